@@ -1,0 +1,3 @@
+"""Admin pages: offices, users, the outbox, the audit trail."""
+
+from . import bp  # noqa: F401

@@ -1,0 +1,5 @@
+"""`flask outbox ...`."""
+
+from flask.cli import AppGroup
+
+cli = AppGroup("outbox")

@@ -1,0 +1,5 @@
+"""`flask users ...`."""
+
+from flask.cli import AppGroup
+
+cli = AppGroup("users")

@@ -1,0 +1,3 @@
+"""The staff dashboard."""
+
+from . import bp  # noqa: F401
