@@ -1,5 +1,5 @@
 from flask import Blueprint
 
-bp = Blueprint("admin", __name__, url_prefix="/staff/admin")
+bp = Blueprint("admin", __name__, url_prefix="/staff")
 
 from . import views  # noqa: E402,F401
