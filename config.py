@@ -79,6 +79,8 @@ class Config:
         self.INTAKE_OUTBOX_INPROCESS = env_bool("INTAKE_OUTBOX_INPROCESS", True)
         self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or "memory://"
+        # One Redis shared by several deployments (or test runs) keeps their counters apart.
+        self.RATELIMIT_KEY_PREFIX = env.get("RATELIMIT_KEY_PREFIX") or ""
         self.INTAKE_MIN_FILL_SECONDS = env_float("INTAKE_MIN_FILL_SECONDS", 3.0)
         self.INTAKE_CHECK_EMAIL_DNS = env_bool("INTAKE_CHECK_EMAIL_DNS", False)
         self.INTAKE_DEFAULT_LOCATION = env.get("INTAKE_DEFAULT_LOCATION") or "washington-dc"
