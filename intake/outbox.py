@@ -1,10 +1,361 @@
-"""Delivering OutboxMessage rows (issue: notifications that are never lost)."""
+"""Delivering OutboxMessage rows: claim, send over one SMTP connection, mark, retry.
+
+Delivery is at least once and never twice on purpose: a row is claimed
+atomically (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: a conditional UPDATE
+per row) with a lease, so any number of `outbox work` processes and the
+in-process deliverer can run together. A worker that dies leaves a lease that
+expires, and the row is claimed again. Unlike domain functions, these commit:
+each claim and each outcome is its own short transaction.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import logging
+import os
+import random
+import smtplib
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import and_, or_, select, update
+
+from . import clock, mailer, notify
+from .extensions import db
+from .models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+DUE_STATUSES = ("pending", "failed")
+FIRST_BACKOFF = 60.0
+MAX_BACKOFF = 3600.0
+GIVE_UP_AFTER = timedelta(hours=24)
+DEFAULT_LEASE = 300.0
+DEFAULT_BATCH = 50
+
+
+@dataclass
+class Claimed:
+    """What a worker needs of a claimed row, read once so later commits cost nothing."""
+
+    id: int
+    kind: str
+    recipients: list[str]
+    subject: str
+    body_text: str
+    body_html: str
+    message_id: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass
+class Report:
+    """Counts of outcomes from one ``deliver_due`` call."""
+
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+
+def worker_name() -> str:
+    """Who holds a claim: host, process and a random tag (two threads never share one)."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{random.getrandbits(24):06x}"
+
+
+def backoff_seconds(attempts: int, rng: random.Random | None = None) -> float:
+    """About a minute after the first failure, doubling, capped at an hour, with +-20% jitter."""
+    base = min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+    return min(base * (rng or random).uniform(0.8, 1.2), MAX_BACKOFF)
+
+
+def _due(now: datetime):
+    """Rows that may be claimed: due pending/failed ones, and claims whose lease ran out."""
+    return or_(
+        and_(OutboxMessage.status.in_(DUE_STATUSES), OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", OutboxMessage.claimed_until < now),
+    )
+
+
+def claim(worker: str, *, limit: int, lease: float) -> list[Claimed]:
+    """Atomically take up to ``limit`` due rows for ``worker`` and commit the claim."""
+    session = db.session
+    now = clock.utcnow()
+    until = now + timedelta(seconds=lease)
+    claim_values = {"status": "sending", "claimed_until": until, "claimed_by": worker,
+                    "attempts": OutboxMessage.attempts + 1}
+    candidates = select(OutboxMessage.id).where(_due(now)).order_by(
+        OutboxMessage.next_attempt_at, OutboxMessage.id).limit(limit)
+    try:
+        if session.get_bind().dialect.name == "postgresql":
+            ids = list(session.scalars(candidates.with_for_update(skip_locked=True)))
+            if ids:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(**claim_values),
+                                execution_options={"synchronize_session": False})
+        else:
+            ids = []
+            for row_id in list(session.scalars(candidates)):
+                result = session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == row_id, _due(now)).values(**claim_values),
+                    execution_options={"synchronize_session": False})
+                if result.rowcount == 1:
+                    ids.append(row_id)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    if not ids:
+        return []
+    rows = session.execute(select(
+        OutboxMessage.id, OutboxMessage.kind, OutboxMessage.recipients, OutboxMessage.subject,
+        OutboxMessage.body_text, OutboxMessage.body_html, OutboxMessage.message_id, OutboxMessage.attempts,
+        OutboxMessage.created_at,
+    ).where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == worker).order_by(OutboxMessage.id)).all()
+    session.commit()
+    return [Claimed(r.id, r.kind, [a for a in r.recipients.split(",") if a], r.subject, r.body_text,
+                    r.body_html, r.message_id, r.attempts, r.created_at) for r in rows]
+
+
+def _finish(msg: Claimed, worker: str, **values) -> bool:
+    """Record an outcome, only if this worker still holds the claim."""
+    result = db.session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == msg.id, OutboxMessage.claimed_by == worker,
+                                    OutboxMessage.status == "sending")
+        .values(claimed_until=None, claimed_by=None, **values),
+        execution_options={"synchronize_session": False})
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _log(msg: Claimed, outcome: str, error: str | None = None) -> None:
+    if error:
+        logger.info("outbox message %s kind=%s attempt=%d outcome=%s error=%s",
+                    msg.id, msg.kind, msg.attempts, outcome, error)
+    else:
+        logger.info("outbox message %s kind=%s attempt=%d outcome=%s", msg.id, msg.kind, msg.attempts, outcome)
+
+
+def mark_sent(msg: Claimed, worker: str, status: str = "sent", error: str | None = None) -> str:
+    _finish(msg, worker, status=status, sent_at=clock.utcnow(), last_error=error)
+    _log(msg, status, error)
+    return status
+
+
+def mark_dead(msg: Claimed, worker: str, error: str) -> str:
+    _finish(msg, worker, status="dead", last_error=error)
+    _log(msg, "dead", error)
+    return "dead"
+
+
+def mark_failed(msg: Claimed, worker: str, error: str, **values) -> str:
+    """Schedule a retry with back-off, or give up once the message is a day old."""
+    now = clock.utcnow()
+    if now - msg.created_at >= GIVE_UP_AFTER:
+        return mark_dead(msg, worker, f"{error}; gave up after 24 h")
+    _finish(msg, worker, status="failed", last_error=error,
+            next_attempt_at=now + timedelta(seconds=backoff_seconds(msg.attempts)), **values)
+    _log(msg, "failed", error)
+    return "failed"
+
+
+def release(msgs: list[Claimed], worker: str) -> None:
+    """Hand back claims not yet tried, due at once, without counting an attempt."""
+    for msg in msgs:
+        _finish(msg, worker, status="pending", attempts=msg.attempts - 1, next_attempt_at=clock.utcnow())
+
+
+def describe(exc: BaseException) -> str:
+    """An SMTP code and a class name: enough to act on, never patient data."""
+    name = type(exc).__name__
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = sorted({str(code) for code, _ in exc.recipients.values()})
+        return f"{'/'.join(codes)} {name}"
+    code = getattr(exc, "smtp_code", None)
+    if code:
+        return f"{code} {name}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc):
+        return f"timeout {name}"
+    return name
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """A 5xx aimed at this message or its recipients: retrying cannot help."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPDataError):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def _connection_broken(exc: BaseException) -> bool:
+    """True when the SMTP session cannot carry the next message (SMTPException is an OSError too)."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def _send_one(conn: mailer.SafeConnection, msg: Claimed, worker: str, sender: str) -> str:
+    """Send one claimed message on an open connection and record the outcome."""
+    if not msg.recipients:
+        return mark_dead(msg, worker, "no recipients")
+    try:
+        email = mailer.build_message(sender=sender, recipients=msg.recipients, subject=msg.subject,
+                                     body_text=msg.body_text, body_html=msg.body_html,
+                                     message_id=msg.message_id, date=clock.utcnow())
+    except ValueError as exc:
+        return mark_dead(msg, worker, describe(exc))
+    refused = conn.send_raw(email, sender, msg.recipients)
+    if not refused:
+        return mark_sent(msg, worker)
+    codes = "/".join(sorted({str(code) for code, _ in refused.values()}))
+    retry = [addr for addr, (code, _) in refused.items() if not 500 <= code < 600]
+    if retry:
+        # The others have it: try again for the refused inboxes only.
+        return mark_failed(msg, worker, f"{codes} partial refusal", recipients=",".join(retry))
+    return mark_sent(msg, worker, error=f"{codes} for {len(refused)} of {len(msg.recipients)} recipients")
+
+
+def deliver_batch(batch: list[Claimed], worker: str, lease: float, report: Report) -> None:
+    """Send a claimed batch over one SMTP connection; a broken connection fails the rest."""
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    if not mailer.mail_configured():
+        for msg in batch:
+            report.add(mark_sent(msg, worker, status="recorded"))
+        return
+    started = time.monotonic()
+    remaining = list(batch)
+    try:
+        with mailer.connect() as conn:
+            while remaining:
+                if time.monotonic() - started > lease / 2:
+                    # Running long: hand back the rest before the lease could lapse.
+                    release(remaining, worker)
+                    report.add("released")
+                    return
+                msg = remaining.pop(0)
+                try:
+                    report.add(_send_one(conn, msg, worker, sender))
+                except OSError as exc:
+                    if _connection_broken(exc):
+                        remaining.insert(0, msg)
+                        raise
+                    outcome = mark_dead(msg, worker, describe(exc)) if _is_permanent(exc) else \
+                        mark_failed(msg, worker, describe(exc))
+                    report.add(outcome)
+    except (smtplib.SMTPException, OSError, mailer.MailNotConfigured) as exc:
+        error = describe(exc)
+        if remaining:
+            logger.warning("outbox connection failed (%s); %d message(s) will be retried", error, len(remaining))
+        for msg in remaining:
+            report.add(mark_failed(msg, worker, error))
+
+
+def deliver_due(*, worker: str | None = None, batch_size: int = DEFAULT_BATCH, lease: float = DEFAULT_LEASE,
+                max_batches: int | None = None) -> Report:
+    """Claim and deliver batches until nothing is due (or ``max_batches`` ran); needs an app context."""
+    worker = worker or worker_name()
+    report = Report()
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batch = claim(worker, limit=batch_size, lease=lease)
+        if not batch:
+            break
+        report.claimed += len(batch)
+        batches += 1
+        deliver_batch(batch, worker, lease, report)
+    db.session.remove()
+    return report
+
+
+def queue_sla_reminders() -> int:
+    """Queue due SLA reminders and commit them; a clash with another worker is harmless."""
+    try:
+        queued = notify.queue_sla_reminders(db.session)
+        db.session.commit()
+        return queued
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def retry(message_id: int | None = None, *, dead: bool = False) -> int:
+    """Put a failed or dead message (or every dead one) back to pending now; returns how many."""
+    query = update(OutboxMessage).values(status="pending", next_attempt_at=clock.utcnow(),
+                                         claimed_until=None, claimed_by=None)
+    if dead:
+        query = query.where(OutboxMessage.status == "dead")
+    else:
+        query = query.where(OutboxMessage.id == message_id, OutboxMessage.status.in_(("failed", "dead")))
+    count = db.session.execute(query, execution_options={"synchronize_session": False}).rowcount
+    db.session.commit()
+    return count
+
+
+# ---- the in-process deliverer ----------------------------------------------------
+
+IDLE_WAKE_SECONDS = 30.0
+
+
+class InProcessDeliverer:
+    """One daemon thread per process that delivers whenever it is kicked, and every half minute."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+        self.lock = threading.Lock()
+        self.stopping = False
+
+    def kick(self) -> None:
+        with self.lock:
+            # A fork (gunicorn) copies the object but not the thread: start one per process.
+            if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
+                self.pid = os.getpid()
+                self.wake = threading.Event()
+                self.thread = threading.Thread(target=self.run, name="intake-outbox", daemon=True)
+                self.thread.start()
+        self.wake.set()
+
+    def run(self) -> None:
+        worker = worker_name()
+        last_sla = 0.0
+        while not self.stopping:
+            self.wake.wait(IDLE_WAKE_SECONDS)
+            self.wake.clear()
+            if self.stopping:
+                return
+            try:
+                with self.app.app_context():
+                    if time.monotonic() - last_sla > 60:
+                        last_sla = time.monotonic()
+                        queue_sla_reminders()
+                    deliver_due(worker=worker)
+            except Exception:  # the thread must outlive a database or relay hiccup
+                logger.exception("in-process outbox delivery failed; will try again")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let the thread finish its current batch and end (tests, clean shutdown)."""
+        self.stopping = True
+        self.wake.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
 
 
 def kick(app: Flask) -> None:
     """Called by a view after its commit: deliver due messages outside the request
     when INTAKE_OUTBOX_INPROCESS is on. Never raises, never blocks the response."""
+    try:
+        if not app.config.get("INTAKE_OUTBOX_INPROCESS"):
+            return
+        deliverer = app.extensions.get("intake_outbox")
+        if deliverer is None:
+            deliverer = app.extensions.setdefault("intake_outbox", InProcessDeliverer(app))
+        deliverer.kick()
+    except Exception:
+        logger.exception("could not wake the in-process outbox deliverer")

@@ -9,6 +9,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(setup.setup)
     app.cli.add_command(locations.cli)
     app.cli.add_command(outbox.cli)
+    app.cli.add_command(outbox.send_test_mail)
     app.cli.add_command(users.cli)
     app.cli.add_command(demo.demo)
     app.cli.add_command(purge.purge)
