@@ -162,6 +162,15 @@ def deactivate(session: Session, user: StaffUser) -> None:
     logger.info("deactivated staff user %s", user.id)
 
 
+def reset_two_step(session: Session, user: StaffUser) -> None:
+    """Forget ``user``'s authenticator (a lost phone); they set it up again if it is required."""
+    user.totp_secret = None
+    user.totp_enabled = False
+    end_all_sessions(user)
+    session.flush()
+    logger.info("two-step sign-in reset for staff user %s", user.id)
+
+
 # ---- session lifetime ---------------------------------------------------------
 
 def start_session(now: datetime) -> None:

@@ -23,6 +23,12 @@ PADDING = "0123456789!@#$%^&*()-_=+.,?~ "
 # Words naming this service; NIST asks to refuse them as context-specific.
 CONTEXT_WORDS = ("intake", "ketamine", "capitalketamine")
 
+# Keyboard rows and alphabet runs; any long stretch of one (either way) is a walk, not a secret.
+WALKS = ("qwertyuiopasdfghjklzxcvbnm", "1234567890qwertyuiop", "abcdefghijklmnopqrstuvwxyz",
+         "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p", "zaq1xsw2cde3vfr4bgt5nhy6mju7", "azertyuiopqsdfghjklmwxcvbn",
+         "qwertzuiopasdfghjklyxcvbnm", "01234567890123456789", "7894561230", "1472583690")
+WALKS = tuple(w * 3 for w in WALKS) + tuple(w[::-1] * 3 for w in WALKS)
+
 _hasher = PasswordHasher()  # argon2id with the library's RFC 9106 defaults
 
 
@@ -78,6 +84,8 @@ def is_common(password: str) -> bool:
     if any(c and c in common for c in candidates):
         return True
     core = lowered.strip(PADDING).replace(" ", "")
+    if len(core) >= 8 and any(core in walk for walk in WALKS):
+        return True
     # One character, or one short chunk, repeated ("aaaa...", "abcabcabc...").
     return any(core and core == (core[:n] * (len(core) // n + 1))[:len(core)] for n in range(1, 5))
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
+import pyotp
 import pytest
 from sqlalchemy import select
 
 from intake.extensions import db
-from intake.models import AuditEvent
+from intake.models import AuditEvent, StaffUser
 from tests.conftest import STRONG_PASSWORD
 from tests.helpers import csrf_token
 
@@ -87,3 +90,172 @@ def test_deactivated_user_cannot_sign_in(app, client, make_staff):
     response = post_login(client, user.email, STRONG_PASSWORD)
     assert response.status_code == 401
     assert BAD in response.get_data(as_text=True)
+
+
+# ---- throttling ---------------------------------------------------------------
+
+TOO_MANY = re.compile(r"Too many attempts\. Try again in (\d+) minutes?\.")
+
+
+def throttled_app(make_app, **env):
+    app = make_app(RATELIMIT_ENABLED="true", **env)
+    app.config["INTAKE_LOGIN_LIMIT"] = "3 per 15 minutes"
+    app.config["INTAKE_LOGIN_IP_LIMIT"] = "5 per 15 minutes"
+    return app
+
+
+@pytest.mark.parametrize("storage", ["memory://", "redis://127.0.0.1:1"])
+def test_failed_sign_ins_are_throttled_per_account(make_app, make_staff, storage):
+    """With Redis unreachable the count goes on in memory: it never lets every attempt through."""
+    app = throttled_app(make_app, RATELIMIT_STORAGE_URI=storage)
+    client = app.test_client()
+    user = make_staff(locations=["bethesda-md"])
+    for _ in range(3):
+        assert post_login(client, user.email, "a wrong guess at the password").status_code == 401
+    # Even the right password waits now: the account is locked for a while.
+    response = post_login(client, user.email, STRONG_PASSWORD)
+    assert response.status_code == 429
+    match = TOO_MANY.search(response.get_data(as_text=True))
+    assert match and 1 <= int(match.group(1)) <= 15
+    assert client.get("/staff/account/password").status_code == 302
+    # Another account from another address is unaffected.
+    other = make_staff(locations=["bethesda-md"])
+    elsewhere = app.test_client()
+    page = elsewhere.get("/staff/login", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    response = elsewhere.post("/staff/login", environ_base={"REMOTE_ADDR": "10.0.0.9"},
+                              data={"email": other.email, "password": STRONG_PASSWORD, "csrf_token": csrf_token(page)})
+    assert response.status_code == 303
+
+
+def test_failed_sign_ins_are_throttled_per_address(make_app, make_staff):
+    app = throttled_app(make_app)
+    client = app.test_client()
+    users = [make_staff(locations=["bethesda-md"]) for _ in range(6)]
+    for user in users[:5]:  # one wrong guess each at five accounts
+        assert post_login(client, user.email, "a wrong guess at the password").status_code == 401
+    response = post_login(client, users[5].email, STRONG_PASSWORD)
+    assert response.status_code == 429 and TOO_MANY.search(response.get_data(as_text=True))
+
+
+def test_only_failures_count(make_app, make_staff):
+    app = throttled_app(make_app)
+    client = app.test_client()
+    user = make_staff(locations=["bethesda-md"])
+    for _ in range(6):
+        assert post_login(client, user.email, STRONG_PASSWORD).status_code == 303
+        page = client.get("/staff/account/password")
+        client.post("/staff/logout", data={"csrf_token": csrf_token(page)})
+
+
+def test_unknown_accounts_are_throttled_like_real_ones(make_app):
+    app = throttled_app(make_app)
+    client = app.test_client()
+    for _ in range(3):
+        assert post_login(client, "ghost@example.org", "a wrong guess at the password").status_code == 401
+    assert post_login(client, "ghost@example.org", "a wrong guess at the password").status_code == 429
+
+
+# ---- two-step codes -------------------------------------------------------------
+
+def secret_from(page) -> str:
+    html = page.get_data(as_text=True)
+    return re.search(r"secret=([A-Z2-7]+)", html).group(1)
+
+
+def set_up_totp(client, frozen_clock):
+    page = client.get("/staff/account/two-step")
+    assert page.status_code == 200
+    secret = secret_from(page)
+    assert "otpauth://totp/" in page.get_data(as_text=True)
+    response = client.post("/staff/account/two-step", data={
+        "csrf_token": csrf_token(page), "code": pyotp.TOTP(secret).at(frozen_clock.now)})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return secret
+
+
+def test_totp_on_then_required_at_sign_in(app, client, make_staff, login_as, frozen_clock):
+    user = make_staff(locations=["bethesda-md"])
+    login_as(client, user)
+    page = client.get("/staff/account/two-step")
+    wrong = client.post("/staff/account/two-step", data={"csrf_token": csrf_token(page), "code": "000000"})
+    assert wrong.status_code == 400 and "did not match" in wrong.get_data(as_text=True)
+    secret = set_up_totp(client, frozen_clock)
+    assert "totp_enabled" in [e.action for e in audit(app, "totp_enabled")]
+
+    fresh = app.test_client()
+    response = post_login(fresh, user.email, STRONG_PASSWORD)
+    assert response.status_code == 303 and response.location == "/staff/login/code"
+    assert fresh.get("/staff/account/password").status_code == 302  # not signed in yet
+    page = fresh.get("/staff/login/code")
+    response = fresh.post("/staff/login/code", data={"csrf_token": csrf_token(page), "code": "123456"})
+    assert response.status_code == 401
+    frozen_clock.advance(seconds=30)
+    code = pyotp.TOTP(secret).at(frozen_clock.now)
+    response = fresh.post("/staff/login/code", data={"csrf_token": csrf_token(page), "code": code[:3] + " " + code[3:]})
+    assert response.status_code == 303 and response.location == "/staff/leads"
+    assert fresh.get("/staff/account/password").status_code == 200
+    assert [e.detail for e in audit(app, "sign_in_failed")] == ["wrong two-step code"]
+
+
+def test_code_step_expires(app, client, make_staff, login_as, frozen_clock):
+    user = make_staff(locations=["bethesda-md"])
+    login_as(client, user)
+    secret = set_up_totp(client, frozen_clock)
+    fresh = app.test_client()
+    post_login(fresh, user.email, STRONG_PASSWORD)
+    page = fresh.get("/staff/login/code")
+    frozen_clock.advance(minutes=6)
+    response = fresh.post("/staff/login/code", data={"csrf_token": csrf_token(page),
+                                                     "code": pyotp.TOTP(secret).at(frozen_clock.now)})
+    assert response.status_code == 303 and response.location == "/staff/login"
+    assert fresh.get("/staff/account/password").status_code == 302
+
+
+def test_code_step_is_throttled(make_app, make_staff, frozen_clock):
+    app = throttled_app(make_app)
+    client = app.test_client()
+    user = make_staff(locations=["bethesda-md"])
+    with app.app_context():
+        stored = db.session.get(StaffUser, user.id)
+        stored.totp_secret, stored.totp_enabled = pyotp.random_base32(), True
+        secret = stored.totp_secret
+        db.session.commit()
+    post_login(client, user.email, STRONG_PASSWORD)
+    page = client.get("/staff/login/code")
+    for _ in range(3):
+        assert client.post("/staff/login/code", data={"csrf_token": csrf_token(page), "code": "000000"}).status_code == 401
+    response = client.post("/staff/login/code", data={"csrf_token": csrf_token(page),
+                                                      "code": pyotp.TOTP(secret).at(frozen_clock.now)})
+    assert response.status_code == 429 and TOO_MANY.search(response.get_data(as_text=True))
+
+
+def test_required_totp_is_set_up_before_sign_in_finishes(app, client, make_staff, frozen_clock):
+    user = make_staff(locations=["bethesda-md"])
+    with app.app_context():
+        db.session.get(StaffUser, user.id).totp_required = True
+        db.session.commit()
+    response = post_login(client, user.email, STRONG_PASSWORD, next="/staff/leads/5")
+    assert response.status_code == 303 and response.location == "/staff/account/two-step"
+    assert client.get("/staff/account/password").status_code == 302  # not signed in yet
+    page = client.get("/staff/account/two-step")
+    response = client.post("/staff/account/two-step", data={
+        "csrf_token": csrf_token(page), "code": pyotp.TOTP(secret_from(page)).at(frozen_clock.now)})
+    assert response.status_code == 303 and response.location == "/staff/leads/5"
+    assert client.get("/staff/account/password").status_code == 200
+    with app.app_context():
+        assert db.session.get(StaffUser, user.id).totp_enabled
+
+
+def test_signed_in_user_newly_required_is_sent_to_set_up(app, client, make_staff, login_as):
+    user = make_staff(locations=["bethesda-md"])
+    login_as(client, user)
+    with app.app_context():
+        db.session.get(StaffUser, user.id).totp_required = True
+        db.session.commit()
+    response = client.get("/staff/account/password")
+    assert response.status_code == 303 and response.location == "/staff/account/two-step"
+
+
+def test_two_step_page_needs_a_user(client):
+    response = client.get("/staff/account/two-step")
+    assert response.status_code == 303 and response.location.startswith("/staff/login")

@@ -61,8 +61,9 @@ def ip_hash() -> str:
 def throttle_keys(kind: str, account: str) -> list[tuple[str, str]]:
     """(limit, key) pairs for one attempt: per account and per client address."""
     config = current_app.config
-    return [(config["INTAKE_LOGIN_LIMIT"], f"{kind}:account:{keyed_hash(account, 'throttle')}"),
-            (config.get("INTAKE_LOGIN_IP_LIMIT", DEFAULT_IP_LIMIT), f"{kind}:ip:{ip_hash()}")]
+    prefix = f"{config.get('RATELIMIT_KEY_PREFIX') or ''}intake-{kind}"
+    return [(config["INTAKE_LOGIN_LIMIT"], f"{prefix}:account:{keyed_hash(account, 'throttle')}"),
+            (config.get("INTAKE_LOGIN_IP_LIMIT", DEFAULT_IP_LIMIT), f"{prefix}:ip:{ip_hash()}")]
 
 
 def throttled(keys: list[tuple[str, str]]):
@@ -137,6 +138,10 @@ def enforce_session_limits():
     why = auth.session_expired(now, current_app.config["INTAKE_IDLE_MINUTES"])
     if why is None:
         session["last_seen"] = now.timestamp()
+        if (current_user.totp_required and not current_user.totp_enabled
+                and request.endpoint not in ("staff.totp_setup", "staff.logout", "staff.login")):
+            flash("An administrator requires a two-step code for your account. Please set it up now.", "info")
+            return redirect(url_for("staff.totp_setup"), 303)
         return None
     record_event(db.session, "signed_out", actor_id=current_user.id, ip_hash=ip_hash(),
                  detail="idle time-out" if why == "idle" else "session time limit", now=now)
