@@ -20,13 +20,14 @@ FONT = 'font-family="system-ui, sans-serif" font-size="13"'
 WIDTH = 640
 
 
-def nice_max(value: float) -> float:
-    """A round number at or above ``value`` for the top of an axis (1, 2, 2.5, 5 times a power of ten)."""
-    if value <= 0:
+def nice_step(value: float, ticks: int = 4) -> float:
+    """A whole, round step (1, 2, 5 times a power of ten) so ``ticks`` steps reach ``value``."""
+    if value <= ticks:
         return 1
-    power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * power:
+    raw = value / ticks
+    power = 10 ** math.floor(math.log10(raw))
+    for step in (1, 2, 5, 10):
+        if raw <= step * power:
             return step * power
     return 10 * power  # pragma: no cover
 
@@ -78,10 +79,11 @@ def column_chart(chart_id: str, title: str, desc: str, items: Sequence[tuple[str
     left, right, top, bottom = 48, 12, 16, 44
     height = 280
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
-    top_value = nice_max(max((v for _, v in items), default=0))
+    step = nice_step(max((v for _, v in items), default=0))
+    top_value = step * 4
     parts = _open(chart_id, title, desc, height)
     for k in range(5):
-        tick = top_value * k / 4
+        tick = step * k
         y = top + plot_h - plot_h * k / 4
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - right}" y2="{y:.1f}" stroke="{GRID}"/>'
                      f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" fill="{TEXT}" {FONT}>'

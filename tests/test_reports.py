@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
 
-from intake import reports
+from intake import charts, reports
 from intake.extensions import db
 from tests.report_fixtures import END, NOW, START, add_known_leads, add_lead, at, location_id
 
@@ -108,3 +109,34 @@ def test_default_period_is_twelve_weeks_from_a_monday():
     assert end == date(2026, 11, 27)
     assert start.weekday() == 0
     assert start == date(2026, 9, 7)
+
+
+# ---- charts ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("top, step", [(0, 1), (1, 1), (4, 1), (5, 2), (8, 2), (9, 5), (20, 5), (21, 10),
+                                       (333, 100), (4000, 1000), (4001, 2000)])
+def test_axis_steps_are_whole_and_round(top, step):
+    assert charts.nice_step(top) == step
+    assert charts.nice_step(top) * 4 >= top
+
+
+def test_bar_chart_is_an_accessible_image_and_escapes_labels():
+    svg = str(charts.bar_chart("c1", "Leads by campaign", "Bars", [("<script>alert(1)</script>", 3), ("fall", 1)]))
+    assert svg.startswith('<svg class="chart" id="c1" role="img" aria-labelledby="c1-title c1-desc"')
+    assert '<title id="c1-title">Leads by campaign</title><desc id="c1-desc">Bars</desc>' in svg
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert svg.count("<rect") == 2 and "style=" not in svg
+    # The biggest bar takes the whole plot width; the other is a third of it.
+    widths = [float(w) for w in re.findall(r'<rect [^>]*width="([\d.]+)"', svg)]
+    assert widths[1] == pytest.approx(widths[0] / 3, abs=0.1)
+
+
+def test_column_chart_draws_one_column_per_week():
+    svg = str(charts.column_chart("c2", "Leads per week", "Columns", [("Oct 19", 3), ("Oct 26", 0), ("Nov 2", 5)]))
+    assert svg.count("<rect") == 3
+    assert ">Nov 2</text>" in svg
+    assert [t for t in re.findall(r'text-anchor="end"[^>]*>([\d.]+)</text>', svg)] == ["0", "2", "4", "6", "8"]
+
+
+def test_empty_bar_chart_says_so():
+    assert "No leads in this period." in str(charts.bar_chart("c3", "T", "D", []))
