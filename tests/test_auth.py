@@ -30,9 +30,11 @@ def audit(app, action):
 
 def test_login_page_has_the_contract_labels(client):
     html = client.get("/staff/login").get_data(as_text=True)
-    assert '<label for="email">Email</label>' in html
-    assert '<label for="password">Password</label>' in html
-    assert ">Sign in</button>" in html
+    labels = dict((for_, text.strip()) for for_, text in re.findall(r'<label[^>]*for="([^"]+)"[^>]*>([^<]*)</label>', html))
+    assert labels == {"email": "Email", "password": "Password"}
+    assert re.search(r'<input[^>]*id="email"[^>]*type="email"', html)
+    assert re.search(r'<input[^>]*id="password"[^>]*type="password"', html)
+    assert re.search(r'<button type="submit"[^>]*>Sign in</button>', html)
 
 
 def test_sign_in_redirects_to_the_queue_and_records_it(app, client, make_staff):
