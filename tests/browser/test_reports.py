@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from intake.extensions import db
 from tests.conftest import STRONG_PASSWORD
@@ -55,15 +56,26 @@ def test_admin_reads_a_chart_and_its_table(signed_in, live_server, screenshot):
 
 
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (../shared/tools/setup.sh)")
-def test_reports_and_admin_pages_have_no_serious_axe_violations(signed_in, live_server):
+def test_reports_and_admin_pages_have_no_serious_axe_violations(app, signed_in, live_server):
+    from intake.models import OutboxMessage, StaffUser
+
+    with app.app_context():
+        message = OutboxMessage(kind="acknowledgement", recipients="pat@example.com", subject="We received it",
+                                body_text="Hello", message_id="<axe@x>", status="dead", last_error="550 no")
+        db.session.add(message)
+        db.session.commit()
+        extra = [f"/staff/admin/outbox/{message.id}",
+                 f"/staff/admin/users/{db.session.scalar(select(StaffUser.id))}"]
     page = signed_in
     source = AXE.read_text()
     found = {}
-    for path in PAGES:
+    for path in PAGES + extra:
         page.goto(f"{live_server.url}{path}")
         page.evaluate(source)  # evaluate is not subject to the page's CSP; a script tag would be
         result = page.evaluate("""() => axe.run(document, {runOnly: {type: 'tag',
             values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""")
+        every = [f"{v['id']} ({v['impact']}, {len(v['nodes'])})" for v in result["violations"]]
+        print(f"axe {path}: {len(result['passes'])} rules passed; violations: {', '.join(every) or 'none'}")
         bad = [f"{v['id']} ({v['impact']}, {len(v['nodes'])})" for v in result["violations"]
                if v["impact"] in ("serious", "critical")]
         if bad:
