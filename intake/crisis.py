@@ -32,6 +32,13 @@ PATTERNS = [
     r"\b(?:hang|hanging) my ?self\b",
     r"\bnot (?:want|wanting) to be alive\b",
     r"\b" + _ME + r" (?:thinking|thought|thoughts) (?:about|of) (?:dying|death|ending)\b",
+    r"\b(?:(?:don'?t|do not|can'?t|cannot|no longer) (?:see|find) (?:the|any)|(?:see|find) no) (?:point|reason) (?:in|to|of) (?:living|live|going on|go on|life)\b",
+    r"\bno (?:will|wish|desire) to live\b",
+    r"\bnot worth living\b",
+    r"\brather (?:be|i was|i were) dead\b",
+    r"\bnever wake up\b",
+    r"\btoo many pills\b",
+    r"\bdisappear forever\b",
 ]
 _RE = re.compile("|".join(f"(?:{p})" for p in PATTERNS), re.IGNORECASE)
 

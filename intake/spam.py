@@ -9,9 +9,12 @@ import re
 
 LINK_RE = re.compile(r"(https?://|www\.|\[url|<a\s)", re.IGNORECASE)
 MAX_LINKS = 2
+# The render time the form reports when its signed token was missing or altered.
+BAD_TOKEN = -1.0
 
 
 def count_links(text: str) -> int:
+    """How many links (bare, www., BBCode or HTML) ``text`` holds."""
     return len(LINK_RE.findall(text or ""))
 
 
@@ -27,6 +30,8 @@ def check(
     """Return why a submission looks like spam, or None when it looks human."""
     if honeypot.strip():
         return "honeypot field filled"
+    if rendered_at is not None and rendered_at < 0:
+        return "form token missing or altered"
     if min_fill_seconds > 0:
         if rendered_at is None:
             return "form token missing its render time"

@@ -1,12 +1,81 @@
-"""Pages a prospective patient sees."""
+"""Pages a prospective patient sees: articles, the contact form, thanks, offices."""
 
 from __future__ import annotations
 
-from flask import jsonify
-from sqlalchemy import text
+import logging
+import secrets
 
-from ..extensions import db
+from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import select, text
+
+from .. import clock, leads, outbox, spam
+from ..extensions import db, limiter
+from ..models import Article, Lead
+from ..privacy import keyed_hash
 from . import bp
+from .forms import CONSENT_TEXT, ContactForm, clean_hidden, issue_form_token, normalise_phone, read_form_token
+
+logger = logging.getLogger(__name__)
+
+THANKS_SALT = "thanks"
+THANKS_MAX_AGE = 24 * 3600
+FORM_ENDPOINTS = {"public.article", "public.contact"}
+
+
+def submit_limit() -> str:
+    return current_app.config["INTAKE_SUBMIT_LIMIT"]
+
+
+# Both forms share one budget per IP; only POSTs count, reading is never limited.
+form_limit = limiter.shared_limit(submit_limit, scope="contact-form", methods=["POST"])
+
+
+# ---- pages ---------------------------------------------------------------------
+
+@bp.get("/")
+def index():
+    """The articles, newest first."""
+    articles = db.session.scalars(select(Article).order_by(Article.published_on.desc(), Article.id.desc())).all()
+    return render_template("public/index.html", articles=articles)
+
+
+@bp.route("/articles/<slug>", methods=["GET", "POST"])
+@form_limit
+def article(slug: str):
+    """One article, ending in the contact form; a POST sends that form."""
+    item = db.first_or_404(select(Article).where(Article.slug == slug))
+    form = build_form()
+    if form.validate_on_submit():
+        return submit(form, source_article=item.slug)
+    return render_template("public/article.html", article=item, form=form)
+
+
+@bp.route("/contact", methods=["GET", "POST"])
+@form_limit
+def contact():
+    """The contact form on its own."""
+    form = build_form()
+    if form.validate_on_submit():
+        return submit(form, source_article=None)
+    return render_template("public/contact.html", form=form)
+
+
+@bp.get("/locations")
+def locations():
+    """The active offices with address, phone and hours."""
+    return render_template("public/locations.html", offices=leads.active_locations(db.session))
+
+
+@bp.get("/thanks/<signed>")
+def thanks(signed: str):
+    """What happens next, for the lead the signed reference names."""
+    try:
+        reference = thanks_serializer().loads(signed, max_age=THANKS_MAX_AGE)
+    except BadData:
+        abort(404)
+    lead = db.first_or_404(select(Lead).where(Lead.reference == str(reference)))
+    return render_template("public/thanks.html", lead=lead, office=lead.location)
 
 
 @bp.get("/healthz")
@@ -20,6 +89,102 @@ def healthz():
     return jsonify(status="ok", database="up")
 
 
+@bp.app_template_filter("tel")
+def tel_filter(phone: str) -> str:
+    """A printed US phone number as a tel: target (+12025550140)."""
+    try:
+        return normalise_phone(phone)
+    except ValueError:
+        return "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+
+
+@bp.errorhandler(429)
+def too_many(error):
+    """A person sending too often gets the offices' phone numbers, not a bare error."""
+    logger.info("contact form rate limit reached")
+    return render_template("public/rate_limited.html", offices=leads.active_locations(db.session)), 429
+
+
+# ---- the form ------------------------------------------------------------------
+
+def thanks_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=THANKS_SALT)
+
+
+def thanks_url(reference: str) -> str:
+    return url_for("public.thanks", signed=thanks_serializer().dumps(reference))
+
+
+def build_form() -> ContactForm:
+    """The form with this request's offices; a GET also gets a fresh token and its UTM tags."""
+    form = ContactForm(locations=leads.active_locations(db.session))
+    if request.method == "GET":
+        form.form_token.data = issue_form_token(clock.utcnow().timestamp())
+        form.utm_source.data = clean_hidden(request.args.get("utm_source"), 100)
+        form.utm_medium.data = clean_hidden(request.args.get("utm_medium"), 100)
+        form.utm_campaign.data = clean_hidden(request.args.get("utm_campaign"), 100)
+        form.referrer.data = clean_hidden(request.referrer, 500)
+    return form
+
+
+def submit(form: ContactForm, *, source_article: str | None):
+    """Store the inquiry, commit once, then send the person to the thank-you page."""
+    now = clock.utcnow()
+    token = read_form_token(form.form_token.data)
+    if token is None:
+        # Missing or altered: stored, but flagged for staff to look at.
+        token_id, rendered_at = secrets.token_urlsafe(18), spam.BAD_TOKEN
+    else:
+        token_id, rendered_at = token
+    submission = leads.LeadSubmission(
+        token=token_id,
+        first_name=form.first_name.data,
+        last_name=form.last_name.data or "",
+        email=form.email_normalised,
+        phone=form.phone_e164,
+        zip_code=form.zip_code.data or None,
+        location_choice=form.location.data or None,
+        contact_method=form.contact_method.data,
+        help_with=list(form.help_with.data or []),
+        message=form.clean_message(),
+        sms_consent=bool(form.sms_consent.data),
+        consent_text=CONSENT_TEXT,
+        consent_version=current_app.config["INTAKE_CONSENT_VERSION"],
+        source_path=request.path[:300],
+        source_article=source_article,
+        utm_source=clean_hidden(form.utm_source.data, 100),
+        utm_medium=clean_hidden(form.utm_medium.data, 100),
+        utm_campaign=clean_hidden(form.utm_campaign.data, 100),
+        referrer=clean_hidden(form.referrer.data, 500),
+        ip_hash=keyed_hash(request.remote_addr or "", "ip"),
+        honeypot=form.website.data or "",
+        rendered_at=rendered_at,
+    )
+    result = leads.submit_lead(
+        db.session, submission, now=now, default_slug=current_app.config["INTAKE_DEFAULT_LOCATION"],
+        min_fill_seconds=current_app.config["INTAKE_MIN_FILL_SECONDS"],
+    )
+    reference = result.lead.reference
+    db.session.commit()
+    outbox.kick(current_app._get_current_object())
+    return redirect(thanks_url(reference), 303)
+
+
 def csrf_failure_response():
-    """The form re-rendered after a CSRF failure, or None off the public form."""
-    return None
+    """The form re-rendered after a CSRF failure, or None off the public form.
+
+    No lead is made; every typed value comes back with a fresh CSRF token and a
+    plain request to press Send again.
+    """
+    if request.method != "POST" or request.endpoint not in FORM_ENDPOINTS:
+        return None
+    db.session.rollback()
+    form = build_form()
+    form.csrf_expired = True
+    if request.endpoint == "public.article":
+        slug = (request.view_args or {}).get("slug", "")
+        item = db.session.scalar(select(Article).where(Article.slug == slug))
+        if item is None:
+            return None
+        return render_template("public/article.html", article=item, form=form), 400
+    return render_template("public/contact.html", form=form), 400

@@ -1,0 +1,218 @@
+"""The contact form: labels as the contract words them, rules for each field.
+
+Values are trimmed and normalised here; the form hands leads.submit_lead a
+LeadSubmission that needs no further cleaning.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+
+import dns.resolver
+import phonenumbers
+from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
+from email_validator.deliverability import validate_email_deliverability
+from flask import current_app
+from flask_wtf import FlaskForm
+from itsdangerous import BadData, URLSafeSerializer
+from wtforms.fields.choices import SelectChoice
+from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
+
+from ..models import CONTACT_METHODS, HELP_TOPICS, Location
+
+MESSAGE_LIMIT = 2000
+NAME_LIMIT = 100
+NEAREST = "Nearest office to my ZIP code"
+CONSENT_TEXT = (
+    "I agree that the office may contact me about this inquiry by the means I chose above, "
+    "and that what I send here is kept to answer it."
+)
+SMS_CONSENT_TEXT = "OK to send me texts about my inquiry (optional)"
+ZIP_RE = re.compile(r"^[0-9]{5}(?:-[0-9]{4})?$", re.ASCII)
+DNS_TIMEOUT_SECONDS = 4
+TOKEN_SALT = "contact-form"
+
+
+# ---- small cleaners, shared by fields and hidden values ------------------------
+
+def has_control_chars(value: str, allowed: str = "") -> bool:
+    """True when ``value`` holds a control character (null bytes included) not in ``allowed``."""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value)
+
+
+def strip_control_chars(value: str, allowed: str = "") -> str:
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cc" or ch in allowed)
+
+
+def clean_hidden(value: str | None, limit: int) -> str | None:
+    """A value the browser sends back unseen (UTM, referrer): untrusted, so trimmed and cut."""
+    value = strip_control_chars(value or "").strip()[:limit]
+    return value or None
+
+
+def strip_value(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+# ---- checks usable without a form ----------------------------------------------
+
+def normalise_email(value: str, *, check_dns: bool, resolver=None) -> str:
+    """The address in a normalised form, or ValueError with words for the patient.
+
+    With ``check_dns`` only a definite "no such domain" rejects: a time-out, a
+    missing MX record or an unreachable name server lets the address through.
+    """
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_display_name=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"Enter an email address like name@example.com. {exc}") from None
+    if check_dns:
+        kwargs = {"dns_resolver": resolver} if resolver is not None else {"timeout": DNS_TIMEOUT_SECONDS}
+        try:
+            validate_email_deliverability(checked.ascii_domain, checked.domain, **kwargs)
+        except EmailUndeliverableError as exc:
+            if isinstance(exc.__cause__, dns.resolver.NXDOMAIN):
+                raise ValueError(f"The domain {checked.domain} does not exist. Please check the spelling.") from None
+        except Exception:  # noqa: BLE001 - any DNS trouble is not the patient's fault
+            current_app.logger.info("email domain check failed; address accepted")
+    return checked.normalized
+
+
+def normalise_phone(value: str) -> str:
+    """The number in E.164 (US by default), or ValueError with words for the patient."""
+    try:
+        number = phonenumbers.parse(value, "US")
+    except phonenumbers.NumberParseException:
+        raise ValueError("Enter a phone number like (202) 555-0140.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("That phone number does not look complete. Enter it like (202) 555-0140.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str | None) -> str:
+    """A stored E.164 number as people write it."""
+    if not e164:
+        return ""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 1 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(number, fmt)
+
+
+# ---- the one-time form token ---------------------------------------------------
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
+
+
+def issue_form_token(rendered_at: float) -> str:
+    """A signed random id plus the render time: spent once, and dates the form."""
+    return _serializer().dumps({"id": secrets.token_urlsafe(18), "t": round(rendered_at, 3)})
+
+
+def read_form_token(value: str | None) -> tuple[str, float] | None:
+    """The id and render time in a token, or None when it is missing or altered."""
+    if not value or len(value) > 200:
+        return None
+    try:
+        data = _serializer().loads(value)
+        token_id, rendered_at = str(data["id"]), float(data["t"])
+    except (BadData, KeyError, TypeError, ValueError):
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", token_id):
+        return None
+    return token_id, rendered_at
+
+
+# ---- field rules ---------------------------------------------------------------
+
+def name_rule(form, field) -> None:
+    if field.data and has_control_chars(field.data):
+        raise ValidationError("Please use letters, spaces and punctuation only; remove any special control characters.")
+
+
+def zip_rule(form, field) -> None:
+    if field.data and not ZIP_RE.match(field.data):
+        raise ValidationError("Enter a 5-digit ZIP code, like 20036 (or ZIP+4, like 20036-1234).")
+
+
+class ContactForm(FlaskForm):
+    """One inquiry from a prospective patient. Locations are set per request."""
+
+    first_name = StringField("First name", filters=[strip_value], validators=[
+        DataRequired("Enter your first name."), Length(max=NAME_LIMIT, message="Keep your first name under 100 characters."),
+        name_rule])
+    last_name = StringField("Last name (optional)", filters=[strip_value], validators=[
+        Optional(), Length(max=NAME_LIMIT, message="Keep your last name under 100 characters."), name_rule])
+    email = StringField("Email", filters=[strip_value], validators=[Length(max=254, message="That email address is too long.")])
+    phone = StringField("Phone", filters=[strip_value], validators=[Length(max=40, message="That phone number is too long.")])
+    zip_code = StringField("ZIP code (optional)", filters=[strip_value], validators=[Optional(), zip_rule])
+    location = SelectField("Preferred location", choices=[SelectChoice("", NEAREST)], default="")
+    contact_method = SelectField("Preferred contact method", default="phone",
+                                 choices=[SelectChoice(k, v) for k, v in CONTACT_METHODS.items()])
+    sms_consent = BooleanField(SMS_CONSENT_TEXT)
+    help_with = SelectMultipleField("What would you like help with? (optional)",
+                                    choices=[SelectChoice(k, v) for k, v in HELP_TOPICS.items()])
+    message = TextAreaField("Message (optional)", validators=[
+        Length(max=MESSAGE_LIMIT, message="Please shorten your message to 2,000 characters or fewer.")])
+    consent = BooleanField(CONSENT_TEXT, validators=[DataRequired("Tick the box to agree, so the office may contact you.")])
+
+    form_token = HiddenField()
+    utm_source = HiddenField()
+    utm_medium = HiddenField()
+    utm_campaign = HiddenField()
+    referrer = HiddenField()
+    website = StringField("Company website (leave empty)")  # honeypot
+
+    def __init__(self, *args, locations: list[Location] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.location.choices = [SelectChoice("", NEAREST)] + [SelectChoice(loc.slug, loc.name) for loc in locations]
+        self.email_normalised: str | None = None
+        self.phone_e164: str | None = None
+
+    def validate_email(self, field) -> None:
+        if not field.data:
+            return
+        try:
+            self.email_normalised = normalise_email(
+                field.data, check_dns=current_app.config["INTAKE_CHECK_EMAIL_DNS"],
+                resolver=current_app.config.get("INTAKE_DNS_RESOLVER"))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def validate_phone(self, field) -> None:
+        if not field.data:
+            return
+        try:
+            self.phone_e164 = normalise_phone(field.data)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if not self.email.data and not self.phone.data:
+            message = "Enter an email address or a phone number (or both), so the office can reach you."
+            self.email.errors = [*self.email.errors, message]
+            self.phone.errors = [*self.phone.errors, message]
+            valid = False
+        return valid
+
+    def clean_message(self) -> str:
+        """Line breaks kept as \\n, tabs kept, every other control character dropped."""
+        text = (self.message.data or "").replace("\r\n", "\n").replace("\r", "\n")
+        return strip_control_chars(text, allowed="\n\t").strip()
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """(field id, message) for the summary at the top, each message once."""
+        seen, items = set(), []
+        for field in self:
+            for error in field.errors:
+                if isinstance(error, str) and error not in seen:
+                    seen.add(error)
+                    items.append((field.id, error))
+        return items
