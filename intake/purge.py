@@ -28,6 +28,8 @@ PATIENT_KINDS = ("acknowledgement", "ack")
 ZIP = re.compile(r"\b\d{5}(?:-\d{4})?\b")
 ZIP_MASK = "xxxxx"
 NOTE_REMOVED = "(note removed by retention purge)"
+# Audit actions whose detail ends in words staff typed about the patient, and where those words start.
+FREE_TEXT_AFTER = {"contact_attempt": " - ", "moved": ": "}
 
 LEAD_CLEARED = {
     "first_name": "", "last_name": "", "email": None, "email_lower": None, "phone": None, "zip_code": None,
@@ -93,7 +95,7 @@ def purge(session: Session, *, older_than_days: int, now: datetime, dry_run: boo
 
 
 def _scrub_text(session: Session, lead_ids: list[int]) -> None:
-    """Take ZIP codes out of routing reasons and audit details, and drop staff notes, for these leads."""
+    """Take ZIP codes out of routing reasons and audit details, and drop what staff typed, for these leads."""
     for lead_id, reason in session.execute(select(Lead.id, Lead.routing_reason).where(Lead.id.in_(lead_ids))):
         if reason and ZIP.search(reason):
             session.execute(update(Lead).where(Lead.id == lead_id).values(routing_reason=ZIP.sub(ZIP_MASK, reason)),
@@ -101,10 +103,11 @@ def _scrub_text(session: Session, lead_ids: list[int]) -> None:
     events = session.execute(select(AuditEvent.id, AuditEvent.action, AuditEvent.detail)
                              .where(AuditEvent.lead_id.in_(lead_ids)))
     for event_id, action, detail in events.all():
-        if "note" in action:
+        new = ZIP.sub(ZIP_MASK, detail or "")
+        if action == "note":
             new = NOTE_REMOVED
-        else:
-            new = ZIP.sub(ZIP_MASK, detail or "")
+        elif action in FREE_TEXT_AFTER and FREE_TEXT_AFTER[action] in new:
+            new = new.split(FREE_TEXT_AFTER[action], 1)[0] + FREE_TEXT_AFTER[action] + NOTE_REMOVED
         if new != (detail or ""):
             session.execute(update(AuditEvent).where(AuditEvent.id == event_id).values(detail=new),
                             execution_options={"synchronize_session": False})

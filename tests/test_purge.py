@@ -52,9 +52,13 @@ def leads(app):
                             subject="New lead T-1", body_text="Lead at Fairfax", message_id="<office@x>",
                             status="sent"))
         s.add(AuditEvent(action="created", lead_id=lead.id, detail="routed to fairfax-va: nearest to ZIP 22180"))
-        s.add(AuditEvent(action="note_added", lead_id=lead.id, detail="called Ada at 202-555-0123", actor_id=None))
+        s.add(AuditEvent(action="note", lead_id=lead.id, detail="called Ada at 202-555-0123"))
+        s.add(AuditEvent(action="contact_attempt", lead_id=lead.id, detail="phone: reached - Ada prefers mornings"))
+        s.add(AuditEvent(action="moved", lead_id=lead.id, detail="washington-dc -> fairfax-va: Ada lives in Vienna"))
+        s.add(AuditEvent(action="status_changed", lead_id=lead.id, detail="contacting -> closed (not_a_fit)"))
+        ids = {name: lead.id for name, lead in made.items()}
         s.commit()
-        yield {name: lead.id for name, lead in made.items()}
+    return ids
 
 
 def snapshot(session):
@@ -102,7 +106,10 @@ def test_purge_clears_personal_fields_and_keeps_report_fields(app, leads):
         details = {e.action: e.detail for e in db.session.scalars(
             select(AuditEvent).where(AuditEvent.lead_id == lead.id))}
         assert "22180" not in details["created"] and details["created"].startswith("routed to fairfax-va")
-        assert "555" not in details["note_added"]
+        assert details["note"] == "(note removed by retention purge)"
+        assert details["contact_attempt"] == "phone: reached - (note removed by retention purge)"
+        assert details["moved"] == "washington-dc -> fairfax-va: (note removed by retention purge)"
+        assert details["status_changed"] == "contacting -> closed (not_a_fit)"
 
 
 def test_purge_is_audited_once_with_the_count(app, leads):

@@ -1,6 +1,7 @@
 """`flask --app intake purge --older-than DAYS [--dry-run]`: retention."""
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from .. import clock
@@ -10,6 +11,7 @@ from ..models import Lead
 
 
 @click.command("purge")
+@with_appcontext
 @click.option("--older-than", "days", type=click.IntRange(min=1), required=True, metavar="DAYS",
               help="Purge closed and spam leads with no activity for this many days.")
 @click.option("--dry-run", is_flag=True, help="List what would be purged and change nothing.")
