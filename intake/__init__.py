@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 
-from . import commands, database, errors, metrics, security
+from . import caching, commands, database, errors, metrics, security
 from .extensions import csrf, db, limiter, login_manager, mail, migrate
 
 
@@ -42,5 +42,6 @@ def create_app(config_name: str | None = None) -> Flask:
     errors.register(app)
     security.register(app)
     metrics.register(app)
+    caching.register(app)
     commands.register(app)
     return app
