@@ -448,3 +448,31 @@ def test_thanks_link_is_signed_and_expires(app, client):
     assert client.get(f"/thanks/{old}").status_code == 404
     fresh = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="thanks").dumps(reference)
     assert client.get(f"/thanks/{fresh}").status_code == 200
+
+
+# ---- privacy -------------------------------------------------------------------
+
+def test_no_patient_detail_in_logs(app, client, caplog):
+    caplog.set_level("DEBUG")
+    details = {"first_name": "Quintessa", "last_name": "Vandermeer", "email": "quintessa.v@example.com",
+               "phone": "(703) 555-0127", "zip_code": "22201", "message": "Zebrafish marmalade thoughts"}
+    response = send(client, "/contact", **details)
+    assert response.status_code == 303
+    send(client, "/contact", **dict(details, first_name=""))  # an invalid one too
+    logged = caplog.text
+    for value in (*details.values(), "+17035550127", "quintessa", "Zebrafish"):
+        assert value not in logged, value
+
+
+def test_csrf_failure_off_the_public_form_is_the_plain_400(app, client):
+    response = client.post("/staff/login", data={"email": "a@example.org", "password": "x", "csrf_token": "bad"})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "press Send again" not in html and 'name="first_name"' not in html
+    assert "a@example.org" not in html
+
+
+def test_post_to_unknown_article_is_404_and_makes_no_lead(app, client):
+    data = fill(client, "/contact")
+    assert client.post("/articles/no-such-article", data=data).status_code == 404
+    assert lead_count(app) == 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +14,15 @@ from intake.models import Lead
 from tests.public_helpers import article_slug
 
 REFERENCE_RE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
+AXE = Path(os.environ.get("QA_HOME") or Path.home() / ".cache" / "intake-qa") / "node/node_modules/axe-core/axe.min.js"
+
+
+def serious_axe_violations(page) -> list[str]:
+    """axe-core's WCAG 2.1 A/AA rules on the page as it stands; serious and critical ones by id."""
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("""() => axe.run(document, {runOnly: {type: 'tag',
+        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})""")
+    return [f"{v['id']} ({len(v['nodes'])})" for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def fill_form(page, *, first="Maria", email="maria@example.com", phone="(301) 555-0162", zip_code="20814",
@@ -131,3 +142,30 @@ def test_screenshots_of_every_public_page(app, live_server, browser_context, scr
     first = page.locator("main .notice-urgent")
     assert first.is_visible() and "988" in first.inner_text() and "911" in first.inner_text()
     screenshot(page, f"thanks-urgent-{width}")
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (../shared/tools/setup.sh)")
+def test_states_reached_by_post_have_no_serious_axe_violations(app, live_server, page):
+    """Pages a GET cannot show: the form with errors, the CSRF re-render, the urgent thank-you page."""
+    found = {}
+    page.goto(f"{live_server.url}/articles/{article_slug(app)}")
+    fill_form(page, first="", email="bad", phone="1", zip_code="1", agree=False)
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_load_state()
+    assert page.locator(".error-summary").is_visible()
+    found["article with errors"] = serious_axe_violations(page)
+
+    page.goto(f"{live_server.url}/contact")
+    fill_form(page)
+    page.evaluate("document.querySelector('input[name=csrf_token]').value = 'stale'")
+    with page.expect_navigation() as nav:
+        page.get_by_role("button", name="Send").click()
+    assert nav.value.status == 400
+    found["csrf re-render"] = serious_axe_violations(page)
+
+    page.goto(f"{live_server.url}/contact")
+    fill_form(page, message="I want to end my life")
+    page.get_by_role("button", name="Send").click()
+    page.wait_for_url(re.compile(r"/thanks/"))
+    found["urgent thanks"] = serious_axe_violations(page)
+    assert found == {k: [] for k in found}
