@@ -35,8 +35,11 @@ def header_text(value: str) -> str:
 
 
 def is_bare_address(value: str) -> bool:
-    """True for a plain ASCII addr-spec that is safe to put in a To header as is."""
-    return len(value) <= 254 and _BARE_ADDRESS.match(value) is not None
+    """True for a plain ASCII addr-spec that is safe to put in a To header as is.
+
+    "=?" is refused too: no encoded word may reach a header (CVE-2024-6923).
+    """
+    return len(value) <= 254 and "=?" not in value and _BARE_ADDRESS.match(value) is not None
 
 
 def message_domain(base_url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import re
 from datetime import timedelta
 
@@ -328,3 +329,26 @@ def test_outbox_retry_puts_dead_and_failed_back(mail_app, relay, frozen_clock):
     result = runner.invoke(args=["outbox", "retry", str(first.id)])
     assert result.exit_code == 1 and "not failed or dead" in result.output
     assert runner.invoke(args=["outbox", "retry"]).exit_code == 2
+
+
+def test_public_form_answers_303_with_the_relay_down_and_mail_follows_later(make_app, frozen_clock):
+    from tests.public_helpers import send
+
+    port = free_port()
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=port, INTAKE_OUTBOX_INPROCESS="true")
+    client = app.test_client()
+    try:
+        response = send(client, "/contact", email="down@example.com", location="bethesda-md")
+        assert response.status_code == 303
+        deadline = time.monotonic() + 20
+        while statuses(app) != {"failed": 2}:  # the in-process deliverer tried, outside the request
+            assert time.monotonic() < deadline, statuses(app)
+            time.sleep(0.05)
+        with run_relay(port) as (_, recorder):
+            frozen_clock.advance(minutes=2)
+            outbox.kick(app)
+            received = recorder.wait_for(2)
+        assert sorted(m["to"][0] for m in received) == ["bethesda-md@example.org", "down@example.com"]
+    finally:
+        app.extensions["intake_outbox"].stop()
+    assert statuses(app) == {"sent": 2}

@@ -8,7 +8,7 @@ import threading
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from .. import clock, mailer, outbox
@@ -120,6 +120,7 @@ def retry(message_id: int | None, dead: bool) -> None:
 
 @click.command("send-test-mail")
 @click.argument("to")
+@with_appcontext
 def send_test_mail(to: str) -> None:
     """Send one plain message to TO through the configured relay now, and report the result."""
     from email_validator import EmailNotValidError, validate_email
