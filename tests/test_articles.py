@@ -140,3 +140,20 @@ def test_seeded_articles_are_listed_newest_first_and_reseeding_changes_nothing(a
         assert listed == newest_first()
         assert seed_articles(db.session) == 0
 
+
+def test_index_lists_the_articles_newest_first(client):
+    html = client.get("/").get_data(as_text=True)
+    positions = [html.find(f'href="/articles/{slug}"') for slug in newest_first()]
+    assert -1 not in positions, positions
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_article_page_shows_the_body_then_the_form(client, path):
+    post = load(path)
+    response = client.get(f"/articles/{post['slug']}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    last_heading = re.findall(r"<h2>.*?</h2>", markdown.render(post.content))[-1]
+    assert html.count(last_heading) == 1
+    assert html.index(last_heading) < html.index("Contact our offices")
