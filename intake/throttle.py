@@ -83,6 +83,10 @@ class FailureCounter:
             for key in keys:
                 self._call("hit", limit, key)
 
+    def first_time(self, limit: str, key: str) -> bool:
+        """Count one use of ``key``; True only for the first use within ``limit`` (e.g. "1 per 3 minutes")."""
+        return bool(self._call("hit", parse_many(limit)[0], key))
+
     def clear(self, limits: str, *keys: str) -> None:
         """Forget the failures of ``keys`` (after a successful sign-in to that account)."""
         if not self.enabled:
@@ -103,3 +107,12 @@ def counter() -> FailureCounter:
     if "intake_failures" not in app.extensions:
         init_app(app)
     return app.extensions["intake_failures"]
+
+
+def used_codes() -> FailureCounter:
+    """A counter that is always on, for refusing a two-step code used a second time."""
+    app = current_app._get_current_object()
+    if "intake_used_codes" not in app.extensions:
+        app.extensions["intake_used_codes"] = FailureCounter(app.config.get("RATELIMIT_STORAGE_URI") or "memory://",
+                                                             True)
+    return app.extensions["intake_used_codes"]

@@ -261,3 +261,56 @@ def test_signed_in_user_newly_required_is_sent_to_set_up(app, client, make_staff
 def test_two_step_page_needs_a_user(client):
     response = client.get("/staff/account/two-step")
     assert response.status_code == 303 and response.location.startswith("/staff/login")
+
+
+def test_a_code_works_once(app, client, make_staff, login_as, frozen_clock):
+    user = make_staff(locations=["bethesda-md"])
+    login_as(client, user)
+    secret = set_up_totp(client, frozen_clock)
+    frozen_clock.advance(seconds=30)
+    code = pyotp.TOTP(secret).at(frozen_clock.now)
+    first, second = app.test_client(), app.test_client()
+    for browser in (first, second):
+        post_login(browser, user.email, STRONG_PASSWORD)
+    page = first.get("/staff/login/code")
+    assert first.post("/staff/login/code", data={"csrf_token": csrf_token(page), "code": code}).status_code == 303
+    page = second.get("/staff/login/code")
+    assert second.post("/staff/login/code", data={"csrf_token": csrf_token(page), "code": code}).status_code == 401
+    frozen_clock.advance(seconds=30)
+    fresh = pyotp.TOTP(secret).at(frozen_clock.now)
+    assert second.post("/staff/login/code", data={"csrf_token": csrf_token(page), "code": fresh}).status_code == 303
+
+
+def test_turning_totp_off_needs_a_code_and_not_a_requirement(app, client, make_staff, login_as, frozen_clock):
+    user = make_staff(locations=["bethesda-md"])
+    login_as(client, user)
+    secret = set_up_totp(client, frozen_clock)
+    page = client.get("/staff/account/two-step")
+    assert "Turn off two-step sign-in" in page.get_data(as_text=True)
+    response = client.post("/staff/account/two-step/off", data={"csrf_token": csrf_token(page), "code": "000000"})
+    assert response.status_code == 400
+    frozen_clock.advance(seconds=30)
+    response = client.post("/staff/account/two-step/off", data={
+        "csrf_token": csrf_token(page), "code": pyotp.TOTP(secret).at(frozen_clock.now)})
+    assert response.status_code == 303
+    with app.app_context():
+        stored = db.session.get(StaffUser, user.id)
+        assert not stored.totp_enabled and stored.totp_secret is None
+    assert [e.actor_id for e in audit(app, "totp_disabled")] == [user.id]
+    assert post_login(app.test_client(), user.email, STRONG_PASSWORD).location == "/staff/leads"
+
+
+def test_required_totp_cannot_be_turned_off(app, client, make_staff, login_as, frozen_clock):
+    user = make_staff(locations=["bethesda-md"])
+    login_as(client, user)
+    secret = set_up_totp(client, frozen_clock)
+    with app.app_context():
+        db.session.get(StaffUser, user.id).totp_required = True
+        db.session.commit()
+    page = client.get("/staff/account/two-step")
+    assert "stays on" in page.get_data(as_text=True)
+    frozen_clock.advance(seconds=30)
+    client.post("/staff/account/two-step/off", data={
+        "csrf_token": csrf_token(page), "code": pyotp.TOTP(secret).at(frozen_clock.now)})
+    with app.app_context():
+        assert db.session.get(StaffUser, user.id).totp_enabled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from urllib.parse import urlsplit
 
@@ -15,7 +16,7 @@ from ..extensions import db
 from ..leads import record_event
 from ..models import StaffUser
 from ..privacy import keyed_hash
-from ..throttle import counter
+from ..throttle import counter, used_codes
 from . import bp
 from .account_forms import ButtonForm, LoginForm, PasswordForm, TotpForm
 
@@ -123,8 +124,24 @@ def setup_user() -> StaffUser | None:
     return None
 
 
-def verify_code(secret: str, code: str) -> bool:
-    return pyotp.TOTP(secret).verify(code.replace(" ", "").strip(), for_time=clock.utcnow(), valid_window=1)
+def matching_step(secret: str, code: str) -> int | None:
+    """The time step whose code ``code`` is (now, or one step either side for clock drift), else None."""
+    totp = pyotp.TOTP(secret)
+    code = code.replace(" ", "").strip()
+    now_step = totp.timecode(clock.utcnow())
+    for step in (now_step, now_step - 1, now_step + 1):
+        if hmac.compare_digest(code, totp.generate_otp(step)):
+            return step
+    return None
+
+
+def verify_code(user_id: int, secret: str, code: str) -> bool:
+    """True for a right code not used before: a code seen over someone's shoulder cannot be replayed."""
+    step = matching_step(secret, code)
+    if step is None:
+        return False
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or ""
+    return used_codes().first_time("1 per 3 minutes", f"{prefix}intake-code-used:{user_id}:{step}")
 
 
 # ---- session limits for every staff and admin page --------------------------------
@@ -216,7 +233,7 @@ def login_code():
     message = throttled(keys)
     if message:
         return render_template("staff/totp_verify.html", form=form, error=message), 429
-    if not verify_code(user.totp_secret or "", form.code.data):
+    if not verify_code(user.id, user.totp_secret or "", form.code.data):
         count_failure(keys)
         record_event(db.session, "sign_in_failed", actor_id=user.id, detail="wrong two-step code",
                      ip_hash=ip_hash())
@@ -233,13 +250,13 @@ def totp_setup():
     if user is None:
         return redirect(url_for("staff.login", next=url_for("staff.totp_setup")), 303)
     if user.totp_enabled:
-        return render_template("staff/totp_setup.html", enabled=True, form=None)
+        return render_template("staff/totp_setup.html", enabled=True, form=TotpForm())
     secret = session.get("totp_setup_secret")
     if not isinstance(secret, str) or len(secret) != 32:
         secret = session["totp_setup_secret"] = pyotp.random_base32(32)
     form = TotpForm()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
-    if not form.validate_on_submit() or not verify_code(secret, form.code.data):
+    if not form.validate_on_submit() or not verify_code(user.id, secret, form.code.data):
         error = BAD_CODE if form.is_submitted() and not form.errors else None
         status = 400 if request.method == "POST" else 200
         return render_template("staff/totp_setup.html", form=form, secret=secret, uri=uri, error=error,
@@ -252,6 +269,25 @@ def totp_setup():
         return finish_sign_in(user, session.get("pending_next"), "Two-step sign-in is on.")
     db.session.commit()
     flash("Two-step sign-in is on. You will be asked for a code each time you sign in.", "success")
+    return redirect(url_for("staff.totp_setup"), 303)
+
+
+@bp.post("/account/two-step/off")
+@login_required
+def totp_off():
+    """Turn two-step sign-in off, when no administrator requires it; a current code proves the phone is at hand."""
+    user = current_user._get_current_object()
+    form = TotpForm()
+    if user.totp_required or not user.totp_enabled:
+        return redirect(url_for("staff.totp_setup"), 303)
+    if not form.validate_on_submit() or not verify_code(user.id, user.totp_secret or "", form.code.data):
+        error = None if form.errors else BAD_CODE
+        return render_template("staff/totp_setup.html", enabled=True, form=form, error=error), 400
+    user.totp_enabled = False
+    user.totp_secret = None
+    record_event(db.session, "totp_disabled", actor_id=user.id, ip_hash=ip_hash())
+    db.session.commit()
+    flash("Two-step sign-in is off.", "success")
     return redirect(url_for("staff.totp_setup"), 303)
 
 
