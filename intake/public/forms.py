@@ -17,10 +17,11 @@ from email_validator.deliverability import validate_email_deliverability
 from flask import current_app
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeSerializer
-from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from ..leads import LeadSubmission
 from ..models import CONTACT_METHODS, HELP_TOPICS, Location
 
 MESSAGE_LIMIT = 2000
@@ -90,18 +91,6 @@ def normalise_phone(value: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValueError("That phone number does not look complete. Enter it like (202) 555-0140.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def format_phone(e164: str | None) -> str:
-    """A stored E.164 number as people write it."""
-    if not e164:
-        return ""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return e164
-    fmt = phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 1 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    return phonenumbers.format_number(number, fmt)
 
 
 # ---- the one-time form token ---------------------------------------------------
@@ -201,6 +190,34 @@ class ContactForm(FlaskForm):
             self.phone.errors = [*self.phone.errors, message]
             valid = False
         return valid
+
+    def to_submission(self, *, token: str, rendered_at: float, source_path: str, source_article: str | None,
+                      ip_hash: str | None, consent_version: str) -> LeadSubmission:
+        """What leads.submit_lead needs, from the validated fields and the request around them."""
+        return LeadSubmission(
+            token=token,
+            first_name=self.first_name.data,
+            last_name=self.last_name.data or "",
+            email=self.email_normalised,
+            phone=self.phone_e164,
+            zip_code=self.zip_code.data or None,
+            location_choice=self.location.data or None,
+            contact_method=self.contact_method.data,
+            help_with=list(self.help_with.data or []),
+            message=self.clean_message(),
+            sms_consent=bool(self.sms_consent.data),
+            consent_text=CONSENT_TEXT,
+            consent_version=consent_version,
+            source_path=source_path[:300],
+            source_article=source_article,
+            utm_source=clean_hidden(self.utm_source.data, 100),
+            utm_medium=clean_hidden(self.utm_medium.data, 100),
+            utm_campaign=clean_hidden(self.utm_campaign.data, 100),
+            referrer=clean_hidden(self.referrer.data, 500),
+            ip_hash=ip_hash,
+            honeypot=self.website.data or "",
+            rendered_at=rendered_at,
+        )
 
     def clean_message(self) -> str:
         """Line breaks kept as \\n, tabs kept, every other control character dropped."""

@@ -14,7 +14,7 @@ from ..extensions import db, limiter
 from ..models import Article, Lead
 from ..privacy import keyed_hash
 from . import bp
-from .forms import CONSENT_TEXT, ContactForm, clean_hidden, issue_form_token, normalise_phone, read_form_token
+from .forms import ContactForm, clean_hidden, issue_form_token, normalise_phone, read_form_token
 
 logger = logging.getLogger(__name__)
 
@@ -136,29 +136,10 @@ def submit(form: ContactForm, *, source_article: str | None):
         token_id, rendered_at = secrets.token_urlsafe(18), spam.BAD_TOKEN
     else:
         token_id, rendered_at = token
-    submission = leads.LeadSubmission(
-        token=token_id,
-        first_name=form.first_name.data,
-        last_name=form.last_name.data or "",
-        email=form.email_normalised,
-        phone=form.phone_e164,
-        zip_code=form.zip_code.data or None,
-        location_choice=form.location.data or None,
-        contact_method=form.contact_method.data,
-        help_with=list(form.help_with.data or []),
-        message=form.clean_message(),
-        sms_consent=bool(form.sms_consent.data),
-        consent_text=CONSENT_TEXT,
-        consent_version=current_app.config["INTAKE_CONSENT_VERSION"],
-        source_path=request.path[:300],
-        source_article=source_article,
-        utm_source=clean_hidden(form.utm_source.data, 100),
-        utm_medium=clean_hidden(form.utm_medium.data, 100),
-        utm_campaign=clean_hidden(form.utm_campaign.data, 100),
-        referrer=clean_hidden(form.referrer.data, 500),
+    submission = form.to_submission(
+        token=token_id, rendered_at=rendered_at, source_path=request.path, source_article=source_article,
         ip_hash=keyed_hash(request.remote_addr or "", "ip"),
-        honeypot=form.website.data or "",
-        rendered_at=rendered_at,
+        consent_version=current_app.config["INTAKE_CONSENT_VERSION"],
     )
     result = leads.submit_lead(
         db.session, submission, now=now, default_slug=current_app.config["INTAKE_DEFAULT_LOCATION"],
