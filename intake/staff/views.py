@@ -14,6 +14,7 @@ from flask import Response, current_app, flash, redirect, render_template, reque
     stream_with_context, url_for
 from flask_login import current_user
 from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
 from .. import access, clock, export, triage
@@ -146,8 +147,11 @@ def _lead_context(lead: Lead, **extra) -> dict:
     if contact_conditions:
         duplicates = list(db.session.scalars(access.visible_leads(current_user)
                                              .where(or_(*contact_conditions), Lead.id != lead.id)
+                                             .options(selectinload(Lead.location))
                                              .order_by(Lead.created_at.desc()).limit(20)))
+    # Actors and offices in one query each, however long the history (tests/test_query_counts.py).
     timeline = list(db.session.scalars(select(AuditEvent).where(AuditEvent.lead_id == lead.id)
+                                       .options(selectinload(AuditEvent.actor))
                                        .order_by(AuditEvent.created_at, AuditEvent.id)))
     messages = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.lead_id == lead.id)
                                        .order_by(OutboxMessage.id)))
@@ -168,7 +172,12 @@ def _lead_context(lead: Lead, **extra) -> dict:
 def lead(lead_id: int):
     """One lead: what the patient wrote, where it came from, what happened since. Viewing is recorded."""
     found = access.get_lead_or_404(current_user, lead_id)
-    record_event(db.session, "viewed", lead=found, actor_id=current_user.id, now=clock.utcnow())
+    user_id = current_user.id
+    # End the read before writing: on SQLite a GET's transaction that read and
+    # then writes fails at once if another request committed in between.
+    db.session.commit()
+    event = record_event(db.session, "viewed", actor_id=user_id, now=clock.utcnow())
+    event.lead_id = lead_id
     db.session.commit()
     return render_template("staff/lead.html", **_lead_context(found))
 
