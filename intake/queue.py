@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import phonenumbers
 from sqlalchemy import Select, and_, false, func, or_, select, true, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from . import access
 from .models import OPEN_STATUSES, STATUSES, Lead, Location, StaffUser
@@ -126,6 +126,8 @@ def apply_filters(query: Select, filters: QueueFilters, user: StaffUser) -> Sele
 
 
 QUEUE_ORDER = (Lead.priority, Lead.created_at, Lead.id)
+# A queue row shows its office and assignee: fetch them in one query each, not one per row.
+ROW_LOADS = (selectinload(Lead.location), selectinload(Lead.assignee))
 
 
 def encode_cursor(lead: Lead) -> str:
@@ -156,7 +158,7 @@ def queue_query(filters: QueueFilters, user: StaffUser) -> Select:
 def queue_page(session: Session, filters: QueueFilters, user: StaffUser, after: str | None = None,
                page_size: int = PAGE_SIZE) -> Page:
     """One page of the queue after the row whose key is ``after``."""
-    query = queue_query(filters, user)
+    query = queue_query(filters, user).options(*ROW_LOADS)
     key = decode_cursor(after)
     if key is not None:
         query = query.where(tuple_(*QUEUE_ORDER) > tuple_(*key))
@@ -249,7 +251,8 @@ def search(session: Session, text: str, user: StaffUser, limit: int = SEARCH_LIM
     condition = search_condition(text)
     if condition is None:
         return []
-    query = access.visible_leads(user).where(condition).order_by(Lead.created_at.desc(), Lead.id.desc())
+    query = (access.visible_leads(user).where(condition).order_by(Lead.created_at.desc(), Lead.id.desc())
+             .options(*ROW_LOADS))
     return list(session.scalars(query.limit(limit)))
 
 

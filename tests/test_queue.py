@@ -139,6 +139,7 @@ def test_search_finds_a_phone_number_however_it_is_written(app, make_lead, admin
 def test_search_by_reference_email_and_name(app, make_lead, admin, make_staff):
     ada = make_lead(first_name="Ada", last_name="Lovelace", email="Ada.L@Example.com", location_choice="bethesda-md")
     grace = make_lead(first_name="Grace", last_name="Hopper", location_choice="fairfax-va")
+    bethesda = make_staff(locations=["bethesda-md"]).id
     with app.app_context():
         def found(text, who=admin):
             return refs(queue.search(db.session, text, user(who)))
@@ -156,7 +157,6 @@ def test_search_by_reference_email_and_name(app, make_lead, admin, make_staff):
         assert found("%") == []
         assert found("") == []
         # Search respects the office rule.
-        bethesda = make_staff(locations=["bethesda-md"]).id
         assert found(grace["reference"], bethesda) == []
         assert found("Grace", bethesda) == []
 

@@ -198,8 +198,10 @@ def test_a_stale_version_is_refused_and_says_what_changed(app, world):
 def test_compare_and_swap_refuses_a_concurrent_writer(app, world):
     """Two sessions load the same version; only one of them may take the next."""
     with app.app_context():
+        mine = db.session.get(Lead, world["lead"])
+        assert mine.version == 1
+        db.session.commit()  # end the read: SQLite outside a request holds the write lock from BEGIN
         with Session(db.engine) as second:
-            mine = db.session.get(Lead, world["lead"])
             theirs = second.get(Lead, world["lead"])
             triage.claim(second, theirs, triage.Actor(second.get(StaffUser, world["ben"]), clock.utcnow()),
                          version=theirs.version)

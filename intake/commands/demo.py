@@ -15,7 +15,7 @@ import click
 from faker import Faker
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, text
 
 from .. import clock
 from ..extensions import db
@@ -175,21 +175,30 @@ def generate(session, count: int, seed: int = 2026, now: datetime | None = None,
     lead_table, event_table = Lead.__table__, AuditEvent.__table__
     recent: list[dict] = []
     written = 0
+    next_id = (session.scalar(select(func.max(Lead.id))) or 0) + 1
     while written < count:
         rows = [build_lead(rng, pools, now, offices, articles, staff_by_office, taken, recent)
                 for _ in range(min(BATCH, count - written))]
-        ids = session.execute(insert(lead_table).returning(lead_table.c.id, sort_by_parameter_order=True),
-                              rows).scalars().all()
+        # Ids are given here rather than returned: a plain executemany is many times faster.
+        ids = list(range(next_id, next_id + len(rows)))
+        for row, lead_id in zip(rows, ids):
+            row["id"] = lead_id
+        next_id += len(rows)
+        session.execute(insert(lead_table), rows)
         events = []
         for row, lead_id in zip(rows, ids):
             events += events_for(row, lead_id)
         session.execute(insert(event_table), events)
         # Later batches may copy these contact details as possible duplicates.
-        recent = [dict(row, id=lead_id) for row, lead_id in zip(rows[-200:], ids[-200:])]
+        recent = rows[-200:]
         session.commit()
         written += len(rows)
         if progress:
             progress(len(rows))
+    if session.get_bind().dialect.name == "postgresql":
+        # Keep the id sequence ahead of the ids given above.
+        session.execute(text("SELECT setval(pg_get_serial_sequence('lead', 'id'), (SELECT max(id) FROM lead))"))
+        session.commit()
     logger.info("demo: %s leads written", written)
     return written
 
