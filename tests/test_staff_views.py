@@ -186,7 +186,7 @@ def test_two_people_at_once_the_second_sees_what_changed(app, desk, make_staff, 
     html = page_text(response)
     assert response.status_code == 409
     assert "This lead changed since you opened it" in html
-    assert "Contact attempt" in html and "by Ben" in html and "call: reached - booked Tuesday" in html
+    assert "Contact attempt" in html and "by Ben" in html and "Call: Reached - booked Tuesday" in html
     with app.app_context():
         fresh = db.session.get(Lead, lead["id"])
         assert fresh.status == "contacting" and fresh.close_reason is None

@@ -8,6 +8,7 @@ intake.triage, commit once and answer 303 back to the lead.
 from __future__ import annotations
 
 import logging
+import re
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, flash, redirect, render_template, request, session, \
@@ -316,3 +317,17 @@ def clinic_time(value) -> str:
     if value is None:
         return ""
     return value.astimezone(CLINIC_TZ).strftime("%b %-d, %Y %-I:%M %p")
+
+
+CODE_WORDS = {**STATUSES, **CLOSE_REASONS, **triage.CONTACT_OUTCOMES, **triage.CONTACT_CHANNELS}
+
+
+@bp.app_template_filter("event_detail")
+def event_detail(event: AuditEvent) -> str:
+    """A timeline entry's detail with status and outcome codes in words; staff-typed text is left as written."""
+    detail = event.detail or ""
+    if event.action not in ("status_changed", "contact_attempt", "reopened"):
+        return detail
+    codes, sep, note = detail.partition(" - ")
+    words = re.sub(r"[a-z_]+", lambda m: CODE_WORDS.get(m.group(0), m.group(0)), codes).replace(" -> ", " → ")
+    return words + sep + note

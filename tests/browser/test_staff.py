@@ -85,7 +85,7 @@ def test_front_desk_claims_calls_and_books_the_new_lead(app, live_server, page, 
     staff.get_by_role("button", name="Update status").click()
     assert "Status: Consult scheduled." in staff.locator(".flashes").inner_text()
     timeline = staff.locator("ol.timeline").inner_text()
-    for words in ("Inquiry received", "Assigned", "Contact attempt", "call: voicemail", "Status changed",
+    for words in ("Inquiry received", "Assigned", "Contact attempt", "Call: Left voicemail", "Status changed",
                   "by Dana Desk"):
         assert words in timeline
     screenshot(staff, "staff-lead-1024")
