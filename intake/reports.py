@@ -1,8 +1,10 @@
 """Report numbers for managers, each one a SQL aggregate over the chosen leads.
 
 Nothing here loads leads into Python: every function asks the database for
-counts, groups or a couple of ordered picks, filtered on (location_id,
-created_at) so ix_lead_location_created does the work.
+counts, groups or a few ranked picks, filtered on (location_id, created_at)
+so ix_lead_location_created does the work. The page costs four passes over
+the period's leads: counts by week (the summary is their sum), articles,
+campaigns, and the response-time percentiles.
 
 Definitions (shown on the page too):
 - The period is whole UTC days, ``start`` to ``end`` inclusive, on created_at.
@@ -10,8 +12,8 @@ Definitions (shown on the page too):
 - Response time is hours from created_at to first_contact_at, over non-spam
   leads with a first contact attempt. Percentiles are continuous with linear
   interpolation between the two nearest ranks, as PostgreSQL's
-  percentile_cont: on SQLite the same formula is applied to two rows picked by
-  ORDER BY ... LIMIT/OFFSET.
+  percentile_cont: on SQLite the same formula is applied to the rows ranked
+  floor(p*(n-1)) and the next, numbered by row_number() over one sort.
 - Consult and patient shares count a lead's *current* status over non-spam
   leads: "consult scheduled" includes leads that since became patients. A lead
   closed after a consult counts as closed.
@@ -119,8 +121,11 @@ def _hours(session: Session):
     return (func.julianday(Lead.first_contact_at) - func.julianday(Lead.created_at)) * 24.0
 
 
-def summary(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> Summary:
-    """Counts, shares and response-time percentiles in two or three queries."""
+COUNTS = ("total", "spam", "genuine", "consult", "patient", "sla_due", "sla_met", "contacted")
+
+
+def counts_by_week(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> tuple[Summary, list]:
+    """One pass over the period: every count, per week; the summary is their sum (a few dozen rows)."""
     genuine = Lead.spam.is_(False)
     contacted = and_(genuine, Lead.first_contact_at.is_not(None))
     hours = _hours(session)
@@ -129,8 +134,10 @@ def summary(session: Session, f: ReportFilter, *, sla_hours: float, now: datetim
     def count_if(condition):
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-    row = session.execute(
+    week = _week_start(session).label("week")
+    rows = session.execute(
         select(
+            week,
             func.count(Lead.id),
             count_if(Lead.spam.is_(True)),
             count_if(genuine),
@@ -139,16 +146,28 @@ def summary(session: Session, f: ReportFilter, *, sla_hours: float, now: datetim
             count_if(and_(genuine, (Lead.first_contact_at.is_not(None)) | window_closed)),
             count_if(and_(contacted, hours <= sla_hours)),
             count_if(contacted),
-        ).where(_where(f))
-    ).one()
-    result = Summary(*(int(v) for v in row))
-    if result.contacted:
-        result.median_hours, result.p90_hours = _percentiles(session, f, hours, contacted, result.contacted)
-    return result
+        ).where(_where(f)).group_by(week)
+    ).all()
+    totals = Summary()
+    per_week = {}
+    for row in rows:
+        monday = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
+        per_week[monday] = int(row[1])
+        for name, value in zip(COUNTS, row[1:]):
+            setattr(totals, name, getattr(totals, name) + int(value))
+    if totals.contacted:
+        totals.median_hours, totals.p90_hours = _percentiles(session, and_(_where(f), contacted), hours,
+                                                             totals.contacted)
+    return totals, _every_week(f, per_week)
 
 
-def _percentiles(session: Session, f: ReportFilter, hours, contacted, n: int) -> tuple[float, float]:
-    where = and_(_where(f), contacted)
+def summary(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> Summary:
+    """Counts, shares and response-time percentiles of the period."""
+    return counts_by_week(session, f, sla_hours=sla_hours, now=now)[0]
+
+
+def _percentiles(session: Session, where, hours, n: int) -> tuple[float, float]:
+    """Median and 90th percentile of ``hours`` over the rows ``where`` picks (``n`` of them)."""
     if session.get_bind().dialect.name == "postgresql":
         row = session.execute(
             select(
@@ -157,40 +176,44 @@ def _percentiles(session: Session, f: ReportFilter, hours, contacted, n: int) ->
             ).where(where)
         ).one()
         return float(row[0]), float(row[1])
-    return _pick(session, where, hours, n, 0.5), _pick(session, where, hours, n, 0.9)
-
-
-def _pick(session: Session, where, hours, n: int, fraction: float) -> float:
-    """percentile_cont by hand: interpolate between the rows at floor and ceil of fraction*(n-1)."""
-    rank = fraction * (n - 1)
-    low = math.floor(rank)
-    values = list(session.scalars(
-        select(cast(hours, Float)).where(where).order_by(hours).limit(2).offset(low)
-    ))
-    if len(values) == 1 or rank == low:
-        return float(values[0])
-    return float(values[0] + (values[1] - values[0]) * (rank - low))
+    # SQLite: percentile_cont by hand. The value at fraction p lies between the rows ranked
+    # floor(p*(n-1)) and the next one; one sort numbers the rows and we keep just those four.
+    ranks = {p: p * (n - 1) for p in (0.5, 0.9)}
+    wanted = sorted({r for rank in ranks.values() for r in (math.floor(rank), min(math.floor(rank) + 1, n - 1))})
+    numbered = select(cast(hours, Float).label("v"),
+                      (func.row_number().over(order_by=hours) - 1).label("rn")).where(where).subquery()
+    values = dict(session.execute(select(numbered.c.rn, numbered.c.v).where(numbered.c.rn.in_(wanted))).all())
+    out = []
+    for rank in ranks.values():
+        low = math.floor(rank)
+        high = min(low + 1, n - 1)
+        out.append(float(values[low] + (values[high] - values[low]) * (rank - low)))
+    return out[0], out[1]
 
 
 def _week_start(session: Session):
     """SQL for the Monday (UTC) of a lead's created_at, as a date."""
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.date_trunc("week", func.timezone("UTC", Lead.created_at)), Date)
-    # SQLite stores naive UTC text; 'weekday 0' moves forward to Sunday, so step back six days first.
+    # SQLite stores naive UTC text; 'weekday 1' moves forward to Monday, so step back six days first.
     return func.date(Lead.created_at, "-6 days", "weekday 1")
 
 
-def weekly(session: Session, f: ReportFilter) -> list[tuple[date, int]]:
-    """Leads (spam included) per week, every week of the period present, empty ones as 0."""
-    week = _week_start(session).label("week")
-    rows = session.execute(select(week, func.count(Lead.id)).where(_where(f)).group_by(week)).all()
-    counts = {(r[0] if isinstance(r[0], date) else date.fromisoformat(r[0])): int(r[1]) for r in rows}
+def _every_week(f: ReportFilter, counts: dict[date, int]) -> list[tuple[date, int]]:
+    """Every week of the period in order, weeks without leads as 0."""
     monday = f.start - timedelta(days=f.start.weekday())
     out = []
     while monday <= f.end:
         out.append((monday, counts.get(monday, 0)))
         monday += timedelta(weeks=1)
     return out
+
+
+def weekly(session: Session, f: ReportFilter) -> list[tuple[date, int]]:
+    """Leads (spam included) per week, every week of the period present, empty ones as 0."""
+    week = _week_start(session).label("week")
+    rows = session.execute(select(week, func.count(Lead.id)).where(_where(f)).group_by(week)).all()
+    return _every_week(f, {(r[0] if isinstance(r[0], date) else date.fromisoformat(r[0])): int(r[1]) for r in rows})
 
 
 def _breakdown(session: Session, f: ReportFilter, column, empty_label: str) -> list[tuple[str, int]]:
@@ -215,12 +238,10 @@ def by_campaign(session: Session, f: ReportFilter) -> list[tuple[str, int]]:
 
 
 def build(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> Report:
-    """Every number the reports page shows."""
-    return Report(
-        filter=f, sla_hours=sla_hours,
-        summary=summary(session, f, sla_hours=sla_hours, now=now),
-        weekly=weekly(session, f), articles=by_article(session, f), campaigns=by_campaign(session, f),
-    )
+    """Every number the reports page shows, in four passes over the period's leads."""
+    totals, per_week = counts_by_week(session, f, sla_hours=sla_hours, now=now)
+    return Report(filter=f, sla_hours=sla_hours, summary=totals, weekly=per_week,
+                  articles=by_article(session, f), campaigns=by_campaign(session, f))
 
 
 # ---- CSV ---------------------------------------------------------------------

@@ -54,6 +54,21 @@ def test_single_contacted_lead_is_its_own_percentiles(known):
     assert s.p90_hours == pytest.approx(20.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("hours, median, p90", [
+    ([2, 4], 3.0, 3.8),              # ranks 0.5 and 0.9
+    ([5, 1, 3, 2], 2.5, 4.4),        # sorted 1 2 3 5: ranks 1.5 and 2.7
+    ([1, 1, 1, 9, 9], 1.0, 9.0),     # ranks 2 and 3.6 between equal values
+])
+def test_percentiles_interpolate_like_percentile_cont(app, hours, median, p90):
+    with app.app_context():
+        for h in hours:
+            add_lead(db.session, "arlington-va", at(11, 2), contact_hours=h)
+        db.session.commit()
+        s = build(db.session, ["arlington-va"]).summary
+    assert s.median_hours == pytest.approx(median, abs=1e-6)
+    assert s.p90_hours == pytest.approx(p90, abs=1e-6)
+
+
 def test_empty_selection_has_no_shares(known):
     s = build(known, []).summary
     assert s.total == 0

@@ -1,0 +1,142 @@
+"""How long the reports page's numbers take at a million leads, on SQLite and PostgreSQL.
+
+    /work/venv/bin/python tests/perf/reports_bench.py --db sqlite
+    /work/venv/bin/python tests/perf/reports_bench.py --db postgresql \
+        --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/intake_admin_bench
+
+Builds (or reuses, when it already holds ``--leads`` rows) a migrated database
+of leads spread evenly over two years across the six offices, inserted in the
+order they arrived (as production rows are), with realistic
+shares of spam, first contacts, statuses, articles and campaigns, then times
+``reports.build`` (every query the page runs) for: the default 12 weeks for
+all offices (an admin), 12 weeks for one office (front desk), and the whole
+two years for all offices (the worst a manager can ask). Each case runs
+``--repeat`` times after one warm-up; the best and the median are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import func, insert, select, text  # noqa: E402
+
+ARTICLES = ["ketamine-for-ptsd", "what-an-infusion-visit-is-like", "how-ketamine-differs", "cost-and-insurance",
+            None, None]
+CAMPAIGNS = ["spring-depression", "ptsd-veterans", "retargeting", "newsletter", None, None, None]
+STATUSES = ["new", "contacting", "consult_scheduled", "became_patient", "closed", "closed"]
+END = datetime(2026, 11, 27, tzinfo=timezone.utc)
+
+
+def build_app(url: str):
+    os.environ["DATABASE_URL"] = url
+    os.environ["INTAKE_CONFIG"] = "development"
+    from intake import create_app
+
+    return create_app()
+
+
+def fill(app, n: int) -> float:
+    """Insert ``n`` leads in batches; returns seconds taken."""
+    from flask_migrate import upgrade
+
+    from intake.extensions import db
+    from intake.models import Lead, Location
+    from intake.seed import seed_locations
+
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        seed_locations(db.session)
+        db.session.commit()
+        have = db.session.scalar(select(func.count(Lead.id)))
+        if have >= n:
+            return 0.0
+        ids = list(db.session.scalars(select(Location.id)))
+        rng = random.Random(7)
+        span = 2 * 365 * 24 * 3600
+        started = time.perf_counter()
+        batch = []
+        # Leads arrive in time order, so rows of one period sit together on disk, as in production.
+        offsets = sorted((rng.random() * span for _ in range(n - have)), reverse=True)
+        for i, offset in zip(range(have, n), offsets):
+            created = END - timedelta(seconds=offset)
+            spam = rng.random() < 0.06
+            contacted = not spam and rng.random() < 0.85
+            status = rng.choice(STATUSES) if contacted else "new"
+            batch.append({
+                "reference": f"{i:09d}"[-9:], "location_id": rng.choice(ids), "status": status,
+                "is_open": status in ("new", "contacting", "consult_scheduled"), "spam": spam, "first_name": "Demo",
+                "created_at": created, "updated_at": created, "last_inquiry_at": created,
+                "first_contact_at": created + timedelta(hours=rng.expovariate(1 / 5)) if contacted else None,
+                "source_article": rng.choice(ARTICLES), "utm_campaign": rng.choice(CAMPAIGNS),
+            })
+            if len(batch) == 20000:
+                db.session.execute(insert(Lead), batch)
+                db.session.commit()
+                batch = []
+        if batch:
+            db.session.execute(insert(Lead), batch)
+            db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("ANALYZE lead"))
+        else:
+            db.session.execute(text("ANALYZE"))
+        db.session.commit()
+        return time.perf_counter() - started
+
+
+def measure(app, repeat: int) -> list[tuple[str, float, float]]:
+    from intake import reports
+    from intake.extensions import db
+    from intake.models import Location
+
+    with app.app_context():
+        one = db.session.scalar(select(Location.id).where(Location.slug == "bethesda-md"))
+        today = END.date()
+        start, end = reports.default_period(today)
+        cases = [
+            ("12 weeks, all offices", reports.ReportFilter(start, end, None)),
+            ("12 weeks, one office", reports.ReportFilter(start, end, [one])),
+            ("2 years, all offices", reports.ReportFilter(today - timedelta(days=730), today, None)),
+        ]
+        out = []
+        for name, f in cases:
+            reports.build(db.session, f, sla_hours=4, now=END)  # warm-up
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                report = reports.build(db.session, f, sla_hours=4, now=END)
+                times.append(time.perf_counter() - t)
+            out.append((f"{name} ({report.summary.total:,} leads)", min(times), statistics.median(times)))
+        return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/intake_admin_bench")
+    parser.add_argument("--sqlite-path", default=str(ROOT / "tests" / "perf" / "results" / "reports-1m.sqlite"))
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    url = args.pg_url if args.db == "postgresql" else f"sqlite:///{args.sqlite_path}"
+    Path(args.sqlite_path).parent.mkdir(parents=True, exist_ok=True)
+    app = build_app(url)
+    seconds = fill(app, args.leads)
+    print(f"{args.db}: {args.leads:,} leads ({'built in %.0f s' % seconds if seconds else 'reused'}); "
+          f"reports.build, best and median of {args.repeat}, {date.today()}")
+    for name, best, median in measure(app, args.repeat):
+        print(f"  {name:45} best {best * 1000:7.0f} ms   median {median * 1000:7.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
