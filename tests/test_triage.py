@@ -6,7 +6,15 @@ from sqlalchemy.orm import Session
 
 from intake import clock, triage
 from intake.extensions import db
-from intake.models import PRIORITY_NORMAL, PRIORITY_REPEAT, PRIORITY_URGENT, AuditEvent, Lead, StaffUser
+from intake.models import (
+    PRIORITY_NORMAL,
+    PRIORITY_REPEAT,
+    PRIORITY_URGENT,
+    AuditEvent,
+    Lead,
+    OutboxMessage,
+    StaffUser,
+)
 
 
 @pytest.fixture
@@ -139,9 +147,7 @@ def test_note_keeps_the_staff_words(app, world):
         assert events(lead.id)[-1] == ("note", "Prefers mornings <b>")
 
 
-def test_move_changes_office_clears_assignee_and_tells_notify(app, world, monkeypatch):
-    calls = []
-    monkeypatch.setattr(triage.notify, "lead_moved", lambda session, lead, prev: calls.append((lead.id, prev)))
+def test_move_changes_office_clears_assignee_and_tells_the_new_office(app, world):
     with app.app_context():
         lead = db.session.get(Lead, world["lead"])
         amy = actor(world["amy"])
@@ -154,8 +160,11 @@ def test_move_changes_office_clears_assignee_and_tells_notify(app, world, monkey
         db.session.commit()
         lead = db.session.get(Lead, world["lead"])
         assert lead.location.slug == "fairfax-va" and lead.assignee_id is None
-        assert calls == [(lead.id, "bethesda-md")]
         assert events(lead.id)[-1] == ("moved", "bethesda-md -> fairfax-va: patient moved to Fairfax")
+        notices = db.session.scalars(select(OutboxMessage).where(OutboxMessage.lead_id == lead.id,
+                                                                 OutboxMessage.kind == "reassigned")).all()
+        assert [m.recipients for m in notices] == ["fairfax-va@example.org"]
+        assert "patient moved" not in notices[0].body_text  # the staff reason stays on the timeline
 
 
 def test_any_action_clears_the_repeat_lift_but_not_urgency(app, make_lead, make_staff):
