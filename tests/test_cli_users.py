@@ -33,6 +33,9 @@ def test_create_staff_with_offices(app, runner):
     assert user.slugs == ["bethesda-md", "columbia-md"]
     assert user.password_hash.startswith("$argon2id$") and verify_password(user.password_hash, PW)
     assert PW not in result.output
+    with app.app_context():
+        details = db.session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "user_created")).all()
+    assert details == [f"user {user.id}: role staff, offices bethesda-md,columbia-md (command line)"]
 
 
 def test_created_user_can_sign_in(app, runner, client, login_as):
@@ -97,7 +100,8 @@ def test_deactivate_stops_sign_in_and_sessions(app, runner, client, make_staff, 
     assert not account(app, "desk@example.org").active
     assert "deactivated" in runner.invoke(args=["users", "list"]).output
     with app.app_context():
-        assert db.session.scalar(select(AuditEvent.actor_id).where(AuditEvent.action == "user_deactivated")) == user.id
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user_deactivated"))
+        assert (event.actor_id, event.detail) == (None, f"user {user.id} (command line)")
 
 
 def test_unknown_email_is_a_clear_error(runner):
@@ -115,6 +119,9 @@ def test_reset_password_sets_it_and_ends_sessions(app, runner, client, make_staf
     stored = account(app, "desk@example.org")
     assert verify_password(stored.password_hash, PW)
     login_as(client, stored, password=PW)
+    with app.app_context():
+        assert db.session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "user_password_reset")).all() \
+            == [f"user {user.id} (command line)"]
 
 
 def test_reset_password_refuses_weak_ones(app, runner, make_staff):
@@ -124,3 +131,20 @@ def test_reset_password_refuses_weak_ones(app, runner, make_staff):
     assert result.exit_code != 0 and "email name" in result.output
     with app.app_context():
         assert db.session.get(StaffUser, user.id).session_version == user.session_version
+
+
+def test_reset_two_step_forgets_the_authenticator(app, runner, client, make_staff, login_as):
+    user = make_staff(email="desk@example.org", locations=["fairfax-va"])
+    with app.app_context():
+        stored = db.session.get(StaffUser, user.id)
+        stored.totp_secret, stored.totp_enabled, stored.totp_required = "A" * 32, True, True
+        db.session.commit()
+    result = runner.invoke(args=["users", "reset-two-step", "desk@example.org"])
+    assert result.exit_code == 0, result.output
+    assert "set up a new one" in result.output
+    with app.app_context():
+        stored = db.session.get(StaffUser, user.id)
+        assert (stored.totp_secret, stored.totp_enabled, stored.totp_required) == (None, False, True)
+    # The next sign-in goes straight to setting up a new authenticator.
+    response = login_as(client, user)
+    assert response.location == "/staff/account/two-step"

@@ -49,6 +49,8 @@ def create(email: str, role: str, locations: tuple[str, ...], name: str) -> None
     except auth.AccountError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
+    record_event(db.session, "user_created", detail=f"user {user.id}: role {role}, offices "
+                 f"{','.join(loc.slug for loc in user.locations) or 'all'} (command line)")
     db.session.commit()
     offices = ", ".join(loc.slug for loc in user.locations) or "all offices"
     click.echo(f"Created {user.role} {user.email} ({offices}).")
@@ -77,7 +79,7 @@ def deactivate(email: str) -> None:
     """Stop an account from signing in and end its sessions now."""
     user = get_user(email)
     auth.deactivate(db.session, user)
-    record_event(db.session, "user_deactivated", actor_id=user.id, detail="by operator (CLI)")
+    record_event(db.session, "user_deactivated", detail=f"user {user.id} (command line)")
     db.session.commit()
     click.echo(f"Deactivated {user.email}; their sessions have ended.")
 
@@ -93,6 +95,18 @@ def reset_password(email: str) -> None:
     except auth.AccountError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from None
-    record_event(db.session, "password_changed", actor_id=user.id, detail="reset by operator (CLI)")
+    record_event(db.session, "user_password_reset", detail=f"user {user.id} (command line)")
     db.session.commit()
     click.echo(f"Password reset for {user.email}; their sessions have ended.")
+
+
+@cli.command("reset-two-step")
+@click.argument("email")
+def reset_two_step(email: str) -> None:
+    """Forget an account's authenticator (a lost phone) and end its sessions."""
+    user = get_user(email)
+    auth.reset_two_step(db.session, user)
+    record_event(db.session, "user_totp_reset", detail=f"user {user.id} (command line)")
+    db.session.commit()
+    more = " It must set up a new one at its next sign-in." if user.totp_required else ""
+    click.echo(f"Two-step sign-in reset for {user.email}; their sessions have ended.{more}")

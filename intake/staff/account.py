@@ -18,7 +18,7 @@ from ..models import StaffUser
 from ..privacy import keyed_hash
 from ..throttle import counter, used_codes
 from . import bp
-from .account_forms import ButtonForm, LoginForm, PasswordForm, TotpForm
+from .account_forms import LoginForm, PasswordForm, TotpForm
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def enforce_session_limits():
 
 @bp.app_context_processor
 def staff_links():
-    return {"endpoint_url": endpoint_url, "signout_form": ButtonForm}
+    return {"endpoint_url": endpoint_url}
 
 
 # ---- views ------------------------------------------------------------------------

@@ -36,8 +36,3 @@ class PasswordForm(FlaskForm):
                             render_kw={"autocomplete": "new-password"})
     submit = SubmitField("Change password")
 
-
-class ButtonForm(FlaskForm):
-    """A button-only POST (sign out, turn off two-step): only the CSRF token."""
-
-    submit = SubmitField("Sign out")
