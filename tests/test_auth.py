@@ -314,3 +314,27 @@ def test_required_totp_cannot_be_turned_off(app, client, make_staff, login_as, f
         "csrf_token": csrf_token(page), "code": pyotp.TOTP(secret).at(frozen_clock.now)})
     with app.app_context():
         assert db.session.get(StaffUser, user.id).totp_enabled
+
+
+def redis_answers() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not redis_answers(), reason="needs Redis on 127.0.0.1:6379")
+def test_two_instances_share_the_count_through_redis(make_app, make_staff):
+    import secrets
+
+    env = dict(RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/7", RATELIMIT_KEY_PREFIX=f"t-{secrets.token_hex(6)}-")
+    first, second = throttled_app(make_app, **env), throttled_app(make_app, **env)
+    user = make_staff(locations=["bethesda-md"])
+    for app in (first, second, first):
+        assert post_login(app.test_client(), user.email, "a wrong guess at the password").status_code == 401
+    response = post_login(second.test_client(), user.email, STRONG_PASSWORD)
+    assert response.status_code == 429
