@@ -112,7 +112,7 @@ def _stream(session, query, filters, user_id, now, ip_hash) -> Iterator[str]:
         finished = True
     finally:
         detail = f"{count} rows; filters: {filters.summary()}" + ("" if finished else " (interrupted)")
-        session.rollback()  # end the read before writing, and drop nothing of ours: reads only above
+        session.rollback()  # end the read (nothing was written) so the audit row starts a fresh transaction
         record_event(session, "exported", actor_id=user_id, detail=detail, ip_hash=ip_hash, now=now)
         session.commit()
         logger.info("user %s exported %s leads (%s)", user_id, count, filters.summary())

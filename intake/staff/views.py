@@ -33,6 +33,8 @@ from ..models import (
     Lead,
     Location,
     OutboxMessage,
+    StaffUser,
+    staff_location,
 )
 from . import bp
 from .forms import AssignForm, CloseForm, ContactAttemptForm, LeadActionForm, MoveForm, NoteForm, SearchForm, \
@@ -88,8 +90,7 @@ def queue():
 
 
 def _assignee_choices():
-    from ..models import StaffUser, staff_location
-
+    """Active colleagues at the user's offices, for the assignee filter."""
     query = select(StaffUser).where(StaffUser.active).order_by(StaffUser.name, StaffUser.id)
     ids = access.location_ids(current_user)
     if ids is not None:
