@@ -324,10 +324,17 @@ def test_csrf_failure_on_contact_page_and_with_no_session(app):
 def spam_lead(app) -> Lead:
     lead = only_lead(app)
     assert lead.spam is True and lead.spam_reason
+    assert outbox_count(app) == 0
     with app.app_context():
-        assert db.session.scalar(select(func.count(OutboxMessage.id))) == 0
         assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "spam_flagged"))
     return lead
+
+
+def test_a_human_submission_does_queue_messages(app, client):
+    """The control for the spam tests below: without a spam sign, the office is told."""
+    assert send(client, "/contact").status_code == 303
+    assert only_lead(app).spam is False
+    assert outbox_count(app) >= 1
 
 
 def test_honeypot_filled_is_stored_flagged(app, client):
