@@ -40,6 +40,7 @@ def endpoint_url(endpoint: str, fallback: str, **values) -> str:
 
 
 def queue_url() -> str:
+    """Where staff land after signing in."""
     return endpoint_url("staff.queue", "/staff/leads")
 
 
@@ -56,6 +57,7 @@ def safe_next(target: str | None) -> str | None:
 
 
 def ip_hash() -> str:
+    """The client address as a keyed hash, for audit rows and throttle keys (never the address)."""
     return keyed_hash(request.remote_addr or "unknown", "ip")
 
 
@@ -68,7 +70,7 @@ def throttle_keys(kind: str, account: str) -> list[tuple[str, str]]:
 
 
 def throttled(keys: list[tuple[str, str]]):
-    """The page that says how long to wait, or None when the attempt may go ahead."""
+    """The message saying how long to wait, or None when the attempt may go ahead."""
     wait = 0
     for limit, key in keys:
         verdict = counter().check(limit, key)
@@ -82,6 +84,7 @@ def throttled(keys: list[tuple[str, str]]):
 
 
 def count_failure(keys: list[tuple[str, str]]) -> None:
+    """Count one failed attempt against the account and the address."""
     for limit, key in keys:
         counter().fail(limit, key)
 
@@ -173,6 +176,7 @@ def enforce_session_limits():
 
 @bp.app_context_processor
 def staff_links():
+    """Lets the staff layout link to pages whose blueprints may not exist yet."""
     return {"endpoint_url": endpoint_url}
 
 
