@@ -105,7 +105,7 @@ def acknowledge(session: Session, lead: Lead, location: Location) -> OutboxMessa
     context = {"office": location.name, "phone": location.phone, "hours": location.hours,
                "address": location.address, "contact_method": lead.contact_method,
                "contact_label": CONTACT_METHODS.get(lead.contact_method, "Phone call"),
-               "has_phone": bool(lead.phone)}
+               "has_phone": bool(lead.phone), "urgent": lead.urgent}
     # The day in the key stops two simultaneous submissions from both passing the count above.
     return _queue(session, kind="acknowledgement", lead=lead, recipients=[address],
                   subject=f"We received your message · {location.name}", template="acknowledgement",

@@ -232,7 +232,7 @@ def deliver_batch(batch: list[Claimed], worker: str, lease: float, report: Repor
     try:
         with mailer.connect() as conn:
             while remaining:
-                if time.monotonic() - started > lease / 2:
+                if len(remaining) < len(batch) and time.monotonic() - started > lease / 2:
                     # Running long: hand back the rest before the lease could lapse.
                     release(remaining, worker)
                     report.add("released")

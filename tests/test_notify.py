@@ -80,6 +80,18 @@ def test_urgent_lead_subject_starts_with_urgent(app, make_lead):
     office = rows(app, kind="new_lead")[0]
     assert office.subject == f"URGENT · New inquiry {lead['reference']} · Columbia, MD"
     assert "URGENT" in office.body_text and "suicide" not in office.body_text
+    assert "crisis" not in (office.body_text + office.body_html).lower()
+
+
+def test_urgent_acknowledgement_opens_with_the_988_line(app, make_lead):
+    make_lead(location_choice="columbia-md", message="I keep thinking about suicide", email="u@example.com")
+    make_lead(location_choice="columbia-md", email="calm@example.com")
+    urgent, calm = rows(app, kind="acknowledgement")
+    assert urgent.body_text.startswith("If you are in crisis")
+    assert calm.body_text.startswith("Thank you for reaching out.")
+    for ack in (urgent, calm):
+        assert ack.body_text.count("call or text 988") == 1 and ack.body_html.count("call or text") == 1
+        assert "suicide" not in ack.subject
 
 
 def test_spam_sends_nothing(app, make_lead):
@@ -97,7 +109,7 @@ def test_contact_method_is_named_in_acknowledgement(app, make_lead):
     make_lead(contact_method="email", email="t2@example.com")
     text_ack, email_ack = rows(app, kind="acknowledgement")
     assert "by text message to the number you gave" in text_ack.body_text
-    assert "by email" in email_ack.body_text
+    assert "by email at this address" in email_ack.body_text
     assert "+12025550123" not in text_ack.body_text
 
 

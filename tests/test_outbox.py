@@ -352,3 +352,17 @@ def test_public_form_answers_303_with_the_relay_down_and_mail_follows_later(make
     finally:
         app.extensions["intake_outbox"].stop()
     assert statuses(app) == {"sent": 2}
+
+
+def test_a_slow_batch_hands_back_what_it_has_not_tried(mail_app, relay):
+    port, recorder = relay
+    queued = queue_plain(mail_app, 3)
+    with mail_app.app_context():
+        batch = outbox.claim("slow-worker", limit=10, lease=1e-9)  # every message outlives this lease
+        report = outbox.Report()
+        outbox.deliver_batch(batch, "slow-worker", 1e-9, report)
+    assert report.outcomes == {"sent": 1, "released": 1}
+    rows = outbox_rows(mail_app)
+    assert [(r.status, r.attempts, r.claimed_by) for r in rows] == [("sent", 1, None), ("pending", 0, None),
+                                                                    ("pending", 0, None)]
+    assert [m["message"]["Message-ID"] for m in recorder.messages] == queued[:1]
