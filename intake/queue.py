@@ -229,7 +229,10 @@ def search_condition(text: str):
     if phone:
         conditions.append(Lead.phone == phone)
     words = [w for w in re.split(r"[\s,]+", text) if w]
-    if words and not phone and "@" not in text:
+    # A reference with a digit in it is no name: skip the name match, which
+    # no index serves, so a reference search stays an index lookup at any size.
+    looks_like_reference = reference is not None and any(ch.isdigit() for ch in text)
+    if words and not phone and "@" not in text and not looks_like_reference:
         if len(words) == 1:
             pattern = _like_prefix(words[0])
             conditions.append(or_(Lead.first_name.ilike(pattern, escape="\\"),

@@ -17,6 +17,7 @@ from sqlalchemy import event, insert, select, text
 
 from intake import clock
 from intake.extensions import db
+from intake.leads import REFERENCE_ALPHABET
 from intake.models import Lead, Location
 
 ROWS = 8000
@@ -29,11 +30,14 @@ def busy_table(app):
     now = clock.utcnow()
     with app.app_context():
         offices = list(db.session.scalars(select(Location.id)))
-        rows = []
-        for i in range(ROWS):
+        rows, references = [], set()
+        while len(references) < ROWS:
+            raw = "".join(rng.choice(REFERENCE_ALPHABET) for _ in range(8))
+            references.add(f"{raw[:4]}-{raw[4:]}")
+        for i, reference in enumerate(sorted(references)):
             is_open = rng.random() < 0.4
             rows.append(dict(
-                reference=f"{i:04d}-{i % 9973:04d}"[:9], location_id=rng.choice(offices),
+                reference=reference, location_id=rng.choice(offices),
                 status="new" if is_open else "closed", is_open=is_open, spam=rng.random() < 0.03,
                 priority=0 if rng.random() < 0.02 else 2, first_name="Pat", email_lower=f"p{i}@example.com",
                 created_at=now - timedelta(minutes=ROWS - i), updated_at=now, last_inquiry_at=now,
@@ -137,3 +141,31 @@ def test_status_counts_read_the_index_not_the_table(app, busy_table, make_staff,
             assert "SCAN lead\n" not in plan + "\n", (statement, plan)
         else:
             assert "Seq Scan on lead" not in plan, (statement, plan)
+
+
+@pytest.mark.slow
+def test_reference_search_is_an_index_lookup(app, busy_table, make_staff, login_as):
+    """Searching by reference reads the reference index, not every lead's name."""
+    from tests.helpers import csrf_token
+
+    user = make_staff(role="admin")
+    client = app.test_client()
+    login_as(client, user)
+    with app.app_context():
+        reference = next(r for r in db.session.scalars(select(Lead.reference).order_by(Lead.id))
+                         if any(ch.isdigit() for ch in r))
+    page = client.get("/staff/leads")
+    client.post("/staff/leads/search", data={"q": reference.lower(), "csrf_token": csrf_token(page)})
+    with plans(app) as found:
+        response = client.get("/staff/leads")
+    assert response.status_code == 200 and reference in response.get_data(as_text=True)
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    searches = {s: p for s, p in found.items() if "lead.reference =" in s}
+    assert searches, "\n\n".join(found)
+    for statement, plan in searches.items():
+        assert "ILIKE" not in statement.upper() and "LIKE" not in statement.upper(), statement
+        if dialect == "sqlite":
+            assert "SCAN lead" not in plan, plan
+        else:
+            assert "Seq Scan on lead" not in plan, plan
