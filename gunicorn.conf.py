@@ -9,9 +9,12 @@ the benchmark and a production machine:
     INTAKE_TIMEOUT     seconds before a stuck worker is restarted (default 30)
     INTAKE_ACCESS_LOG  file for the access log, "-" for stderr, "" for none (default "-")
 
-Size the PostgreSQL pool to match: each worker holds at most
-INTAKE_DB_POOL_SIZE + INTAKE_DB_MAX_OVERFLOW connections, so
-workers x (pool + overflow) x instances must stay under max_connections.
+The PostgreSQL pool is sized to match unless set: a worker serves INTAKE_THREADS
+requests at once, plus the in-process outbox delivery thread, so each worker
+keeps INTAKE_THREADS + 1 connections (INTAKE_DB_POOL_SIZE) and may open 2 more
+for a burst (INTAKE_DB_MAX_OVERFLOW). Keep
+instances x workers x (pool + overflow) + outbox workers under PostgreSQL's
+max_connections (100 by default).
 
 With several workers, set PROMETHEUS_MULTIPROC_DIR to a directory the workers
 can write (tmpfs is best); it is emptied here at start so /metrics adds up
@@ -41,6 +44,10 @@ else:
 workers = _int("INTAKE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9))
 threads = _int("INTAKE_THREADS", 1)
 worker_class = "gthread" if threads > 1 else "sync"
+
+# Read by config.py in each worker (preload is off, so workers build the app after this runs).
+os.environ.setdefault("INTAKE_DB_POOL_SIZE", str(threads + 1))
+os.environ.setdefault("INTAKE_DB_MAX_OVERFLOW", "2")
 
 # Each worker builds its own app and database pool: no connection is shared
 # across a fork, and a code reload needs no special care.
