@@ -180,8 +180,9 @@ def _percentiles(session: Session, where, hours, n: int) -> tuple[float, float]:
     # floor(p*(n-1)) and the next one; one sort numbers the rows and we keep just those four.
     ranks = {p: p * (n - 1) for p in (0.5, 0.9)}
     wanted = sorted({r for rank in ranks.values() for r in (math.floor(rank), min(math.floor(rank) + 1, n - 1))})
-    numbered = select(cast(hours, Float).label("v"),
-                      (func.row_number().over(order_by=hours) - 1).label("rn")).where(where).subquery()
+    # Hours are worked out once per row in an inner query, then numbered in order.
+    values_q = select(cast(hours, Float).label("v")).where(where).subquery()
+    numbered = select(values_q.c.v, (func.row_number().over(order_by=values_q.c.v) - 1).label("rn")).subquery()
     values = dict(session.execute(select(numbered.c.rn, numbered.c.v).where(numbered.c.rn.in_(wanted))).all())
     out = []
     for rank in ranks.values():
