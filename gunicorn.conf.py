@@ -79,6 +79,24 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(server) -> None:
+    """Load the ZIP table once in the master; empty the metrics directory."""
+    _share_zip_table()
+    _empty_metrics_dir()
+
+
+def _share_zip_table() -> None:
+    """Routing's ZIP centroids (the zipcodes package, about 36 MB, seconds to parse)
+    loaded before the fork: workers share the pages copy-on-write, and no
+    patient's first inquiry to a fresh worker waits for the parse."""
+    try:
+        import zipcodes
+
+        zipcodes.matching("20036")
+    except Exception:  # routing loads it itself if this fails
+        pass
+
+
+def _empty_metrics_dir() -> None:
     """Start every run with an empty metrics directory (stale files would add up forever)."""
     folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not folder:

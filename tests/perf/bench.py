@@ -129,6 +129,14 @@ def memory_kb(pid: int, field: str) -> int:
     return 0
 
 
+def pss_kb(pid: int) -> int:
+    """Proportional set size: shared pages (the ZIP table loaded before the fork) split among sharers."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -576,6 +584,7 @@ def run_database(kind: str, args, log: Path) -> dict:
             mixed = load(intake.port, "staff", paths, users=args.users, count=args.mixed, signed_in=True)
             res["mixed"] = {"n": mixed["n"], "errors": mixed["errors"], "rate": mixed["rate"]}
             res["worker_rss_mb"] = max(memory_kb(pid, "VmRSS") for pid in intake.workers()) / 1024
+            res["worker_pss_mb"] = max(pss_kb(pid) for pid in intake.workers()) / 1024
 
     print(f"  outbox: {args.messages} messages, one worker (tests/perf/outbox_rate.py)")
     res["outbox"] = measure_outbox(kind, args.messages)
@@ -712,7 +721,8 @@ def rows_for(res: dict) -> list[tuple[str, str, str | None]]:
                                                                               and mail.get("left") == 0)))
     mixed = res.get("mixed", {})
     rows.append(("Worker RSS after the mixed requests (largest worker)",
-                 f"{fmt(res.get('worker_rss_mb'), ' MB', 0)} after {fmt(mixed.get('n'))} requests "
+                 f"{fmt(res.get('worker_rss_mb'), ' MB', 0)} (PSS {fmt(res.get('worker_pss_mb'), ' MB', 0)}) after "
+                 f"{fmt(mixed.get('n'))} requests "
                  f"({mixed.get('errors')} errors)",
                  verdict(res.get("worker_rss_mb") is not None and res["worker_rss_mb"] < 120
                          and mixed.get("n", 0) >= 10_000)))
