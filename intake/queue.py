@@ -214,49 +214,56 @@ def _like_prefix(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def search_condition(text: str):
-    """A WHERE clause matching ``text`` as a reference, email, phone or name; None if it matches nothing."""
+def search_conditions(text: str):
+    """WHERE clauses for ``text``: (exact matches on reference, email or phone; name prefixes), each None if unused."""
     text = " ".join(text.split())[:200]
     if not text:
-        return None
-    conditions = []
+        return None, None
+    exact = []
     reference = normalise_reference(text)
     if reference:
-        conditions.append(Lead.reference == reference)
+        exact.append(Lead.reference == reference)
     if "@" in text:
-        conditions.append(Lead.email_lower == text.lower())
+        exact.append(Lead.email_lower == text.lower())
     phone = normalise_phone(text)
     if phone:
-        conditions.append(Lead.phone == phone)
+        exact.append(Lead.phone == phone)
+    names = None
     words = [w for w in re.split(r"[\s,]+", text) if w]
-    # A reference with a digit in it is no name: skip the name match, which
-    # no index serves, so a reference search stays an index lookup at any size.
-    looks_like_reference = reference is not None and any(ch.isdigit() for ch in text)
-    if words and not phone and "@" not in text and not looks_like_reference:
+    if words and not phone and "@" not in text:
+        def starts(column, prefix):
+            return column.ilike(_like_prefix(prefix), escape="\\")
+
         if len(words) == 1:
-            pattern = _like_prefix(words[0])
-            conditions.append(or_(Lead.first_name.ilike(pattern, escape="\\"),
-                                  Lead.last_name.ilike(pattern, escape="\\")))
+            names = or_(starts(Lead.first_name, words[0]), starts(Lead.last_name, words[0]))
         else:
-            first, last = _like_prefix(words[0]), _like_prefix(" ".join(words[1:]))
-            conditions.append(or_(
-                and_(Lead.first_name.ilike(first, escape="\\"), Lead.last_name.ilike(last, escape="\\")),
-                and_(Lead.last_name.ilike(_like_prefix(words[-1]), escape="\\"),
-                     Lead.first_name.ilike(_like_prefix(" ".join(words[:-1])), escape="\\")),
-                # "Lovelace, Ada"
-                and_(Lead.last_name.ilike(first, escape="\\"), Lead.first_name.ilike(last, escape="\\")),
-            ))
-    return or_(*conditions) if conditions else None
+            rest, head = " ".join(words[1:]), " ".join(words[:-1])
+            names = or_(
+                and_(starts(Lead.first_name, words[0]), starts(Lead.last_name, rest)),
+                and_(starts(Lead.first_name, head), starts(Lead.last_name, words[-1])),
+                and_(starts(Lead.last_name, words[0]), starts(Lead.first_name, rest)),  # "Lovelace, Ada"
+            )
+    return (or_(*exact) if exact else None), names
 
 
 def search(session: Session, text: str, user: StaffUser, limit: int = SEARCH_LIMIT) -> list[Lead]:
-    """Leads the user may see that match ``text``, any status, newest first."""
-    condition = search_condition(text)
-    if condition is None:
-        return []
-    query = (access.visible_leads(user).where(condition).order_by(Lead.created_at.desc(), Lead.id.desc())
-             .options(*ROW_LOADS))
-    return list(session.scalars(query.limit(limit)))
+    """Leads the user may see that match ``text``, any status: exact matches first, then names, newest first.
+
+    Exact matches are index lookups. Names have no index, so they are read
+    newest first by id and the read stops at ``limit`` matches: a common name
+    answers at once, a name nobody has costs one pass over the office's leads.
+    """
+    exact, names = search_conditions(text)
+    found: list[Lead] = []
+    if exact is not None:
+        # No ORDER BY here: it would tempt the planner away from the exact-match indexes.
+        found = sorted(session.scalars(access.visible_leads(user).where(exact).options(*ROW_LOADS).limit(limit)),
+                       key=lambda lead: lead.id, reverse=True)
+    if names is not None and len(found) < limit:
+        query = access.visible_leads(user).where(names).order_by(Lead.id.desc()).options(*ROW_LOADS)
+        seen = {lead.id for lead in found}
+        found += [lead for lead in session.scalars(query.limit(limit)) if lead.id not in seen]
+    return found[:limit]
 
 
 # ---- SLA ---------------------------------------------------------------------

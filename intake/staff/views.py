@@ -73,12 +73,13 @@ def queue():
     filters = lead_queue.QueueFilters.from_args(request.args)
     search_text = session.get(SEARCH_KEY, "")
     now = clock.utcnow()
+    counts = {}
     if search_text:
         leads, next_cursor = lead_queue.search(db.session, search_text, current_user), None
     else:
         page = lead_queue.queue_page(db.session, filters, current_user, after=request.args.get("after"))
         leads, next_cursor = page.leads, page.next_cursor
-    counts = lead_queue.status_counts(db.session, filters, current_user)
+        counts = lead_queue.status_counts(db.session, filters, current_user)
     return render_template(
         "staff/queue.html", leads=leads, filters=filters, counts=counts, next_cursor=next_cursor,
         first_page=request.args.get("after") is not None, search_text=search_text,
