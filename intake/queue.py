@@ -230,7 +230,8 @@ def search_conditions(text: str):
         exact.append(Lead.phone == phone)
     names = None
     words = [w for w in re.split(r"[\s,]+", text) if w]
-    if words and not phone and "@" not in text:
+    # Names hold no digits or "@": a reference, a phone number or an email is never also a name.
+    if words and not phone and "@" not in text and not re.search(r"\d", text):
         def starts(column, prefix):
             return column.ilike(_like_prefix(prefix), escape="\\")
 
