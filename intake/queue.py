@@ -230,8 +230,9 @@ def search_conditions(text: str):
         exact.append(Lead.phone == phone)
     names = None
     words = [w for w in re.split(r"[\s,]+", text) if w]
-    # Names hold no digits or "@": a reference, a phone number or an email is never also a name.
-    if words and not phone and "@" not in text and not re.search(r"\d", text):
+    # Names hold no digits, "@" or a reference's dash: such text is never also a name.
+    written_as_reference = reference is not None and len(text) == 9
+    if words and not phone and "@" not in text and not re.search(r"\d", text) and not written_as_reference:
         def starts(column, prefix):
             return column.ilike(_like_prefix(prefix), escape="\\")
 

@@ -154,6 +154,10 @@ def test_search_by_reference_email_and_name(app, make_lead, admin, make_staff):
         assert found("Ada Lov") == [ref]
         assert found("Lovelace, Ada") == [ref]
         assert found("Grace Lovelace") == []
+        # A reference of letters only is looked up as a reference, not scanned for as a name.
+        exact, names = queue.search_conditions("znTQ-ntqh")
+        assert exact is not None and names is None
+        assert queue.search_conditions("Bernarda")[1] is not None  # 8 letters: could be either
         assert found("%") == []
         assert found("") == []
         # Search respects the office rule.
