@@ -86,15 +86,15 @@ class SafeConnection(Connection):
     def configure_host(self) -> smtplib.SMTP:
         if not self.mail.server:
             raise MailNotConfigured("MAIL_SERVER is not set")
-        context = ssl.create_default_context()
         host: smtplib.SMTP
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout, context=context)
+            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout,
+                                    context=ssl.create_default_context())
         else:
             host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=self.timeout)
         try:
             if self.mail.use_tls:
-                host.starttls(context=context)
+                host.starttls(context=ssl.create_default_context())
             if self.mail.username and self.mail.password:
                 host.login(self.mail.username, self.mail.password)
         except BaseException:

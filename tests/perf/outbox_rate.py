@@ -9,7 +9,9 @@ PostgreSQL database is emptied first), queues ``--messages`` office
 notifications rendered from the real templates, starts aiosmtpd's Sink in its
 own process on 127.0.0.1, and times ``outbox.deliver_due`` (the code `flask
 outbox work` and `outbox send` run) with ``--batch`` messages per SMTP
-connection. Every row must end "sent", or the run fails. Not collected by
+connection. Every row must end "sent", or the run fails. It also prints the
+worker's own CPU time per message, which a busy machine disturbs less than
+the wall-clock rate. Not collected by
 pytest (the name does not start with test_).
 """
 
@@ -102,9 +104,9 @@ def run(args, url: str) -> None:
             status="pending", next_attempt_at=now, created_at=now) for i in range(args.messages))
         db.session.commit()
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         report = outbox.deliver_due(batch_size=args.batch)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
         sent = db.session.scalar(select(func.count()).where(OutboxMessage.status == "sent"))
         db.session.remove()
@@ -112,7 +114,9 @@ def run(args, url: str) -> None:
         raise SystemExit(f"only {sent} of {args.messages} sent: {report.outcomes}")
     kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     print(f"{args.messages} messages, batch {args.batch} per connection, {kind}: "
-          f"{elapsed:.2f} s, {args.messages / elapsed:.0f} messages/s")
+          f"{elapsed:.2f} s, {args.messages / elapsed:.0f} messages/s; the worker used {cpu:.2f} CPU s "
+          f"({cpu / args.messages * 1000:.1f} ms per message); load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
