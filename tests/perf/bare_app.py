@@ -9,7 +9,7 @@ machine at this moment:
   cookie, then one INSERT into ``bare_row`` and a 303 (the bare GET+insert pair);
 - ``GET /rows``: 50 rows of the ``lead`` table plus a count of it.
 
-Run: ``gunicorn -c gunicorn.conf.py 'tests.perf.bare_app:create_app()'`` with DATABASE_URL set.
+Run (after ``create_table(url)``): ``gunicorn -c gunicorn.conf.py 'tests.perf.bare_app:create_app()'`` with DATABASE_URL set.
 """
 
 from __future__ import annotations
@@ -37,11 +37,8 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ t
 </main></body></html>"""
 
 
-def create_app() -> Flask:
-    """A bare Flask app against DATABASE_URL with the pool Intake uses."""
-    app = Flask(__name__)
-    app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
-    url = os.environ["DATABASE_URL"]
+def engine_for(url: str):
+    """An engine with the settings Intake uses for this kind of database."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 15})
 
@@ -54,9 +51,22 @@ def create_app() -> Flask:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=15000")
             cur.close()
-    else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+def create_table(url: str) -> None:
+    """Create bare_row once, before the workers start (workers racing to create it would fail)."""
+    engine = engine_for(url)
     metadata.create_all(engine, checkfirst=True)
+    engine.dispose()
+
+
+def create_app() -> Flask:
+    """A bare Flask app against DATABASE_URL with the pool Intake uses."""
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or secrets.token_hex(32)
+    engine = engine_for(os.environ["DATABASE_URL"])
     size = int(os.environ.get("BARE_PAGE_BYTES", "20000"))
     filler = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * (size // 57 + 1))[:size]
 
