@@ -206,6 +206,8 @@ class Lead(db.Model):
         Index("ix_lead_queue", "is_open", "spam", "priority", "created_at", "id"),
         Index("ix_lead_location_queue", "location_id", "is_open", "spam", "priority", "created_at", "id"),
         Index("ix_lead_location_created", "location_id", "created_at"),
+        # The queue's capped per-status counts: an index-only range, however many leads are open.
+        Index("ix_lead_status_open", "status", "is_open", "spam"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -124,9 +124,10 @@ def test_queue_uses_its_index_in_order(app, busy_table, make_staff, login_as, ro
 
 
 @pytest.mark.slow
-def test_status_counts_read_the_index_not_the_table(app, busy_table, make_staff, login_as):
+@pytest.mark.parametrize("role", ["admin", "staff"])
+def test_status_counts_read_the_index_not_the_table(app, busy_table, make_staff, login_as, role):
     """The capped per-status counts walk an index, never the whole table."""
-    user = make_staff(role="staff", locations=["arlington-va"])
+    user = make_staff(role=role, locations=[] if role == "admin" else ["arlington-va"])
     client = app.test_client()
     login_as(client, user)
     with plans(app) as found:
@@ -136,11 +137,15 @@ def test_status_counts_read_the_index_not_the_table(app, busy_table, make_staff,
     counts = {s: p for s, p in found.items() if s.lstrip().upper().startswith("SELECT COUNT")}
     assert counts, "\n\n".join(found)
     for statement, plan in counts.items():
-        if dialect == "sqlite":
-            assert "USING" in plan and "INDEX" in plan, (statement, plan)
-            assert "SCAN lead\n" not in plan + "\n", (statement, plan)
+        if dialect == "sqlite" and role == "admin":
+            # Counted in the index alone, without visiting every open lead's row.
+            assert "USING COVERING INDEX ix_lead_status_open" in plan, (statement, plan)
+        elif dialect == "sqlite":
+            assert "SEARCH lead USING" in plan and "SCAN lead" not in plan, (statement, plan)
         else:
-            assert "Seq Scan on lead" not in plan, (statement, plan)
+            # PostgreSQL may read a common status (closed) straight from the table,
+            # but only under the LIMIT of the cap, so it stops after cap + 1 rows.
+            assert "Seq Scan on lead" not in plan or "Limit" in plan.split("Seq Scan on lead")[0], (statement, plan)
 
 
 @pytest.mark.slow
