@@ -27,6 +27,7 @@ from .models import (
     AuditEvent,
     Lead,
     Location,
+    OutboxMessage,
     StaffUser,
     staff_location,
 )
@@ -189,6 +190,12 @@ def mark_not_spam(session: Session, lead: Lead, actor: Actor, *, version: int, s
     lead.spam = False
     lead.spam_reason = None
     _event(session, lead, actor, "spam_cleared")
+    # A lead flagged at submission was never announced: tell the office (and
+    # the patient) now, once. One flagged later by staff was announced already.
+    announced = session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.lead_id == lead.id, OutboxMessage.kind == "new_lead"))
+    if announced is None:
+        notify.lead_created(session, lead)
 
 
 def log_contact_attempt(session: Session, lead: Lead, actor: Actor, channel: str, outcome: str, note: str = "", *,

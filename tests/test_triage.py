@@ -219,3 +219,29 @@ def test_compare_and_swap_refuses_a_concurrent_writer(app, world):
             triage.claim(db.session, mine, actor(world["amy"]), version=1)
         db.session.rollback()
         assert db.session.get(Lead, world["lead"]).assignee_id == world["ben"]
+
+
+def kinds_for(lead_id):
+    return sorted(db.session.scalars(select(OutboxMessage.kind).where(OutboxMessage.lead_id == lead_id)))
+
+
+def test_rescuing_a_lead_flagged_at_submission_tells_office_and_patient_once(app, make_lead, make_staff):
+    lead_id = make_lead(location_choice="bethesda-md", honeypot="filled by a bot")["id"]
+    amy = make_staff(name="Amy", locations=["bethesda-md"]).id
+    with app.app_context():
+        assert kinds_for(lead_id) == []  # spam sends nothing
+        lead = db.session.get(Lead, lead_id)
+        triage.mark_not_spam(db.session, lead, actor(amy), version=lead.version)
+        db.session.commit()
+        assert kinds_for(lead_id) == ["acknowledgement", "new_lead"]
+
+
+def test_lead_marked_spam_by_staff_is_not_announced_twice(app, world):
+    with app.app_context():
+        assert kinds_for(world["lead"]) == ["acknowledgement", "new_lead"]
+        lead = db.session.get(Lead, world["lead"])
+        amy = actor(world["amy"])
+        triage.mark_spam(db.session, lead, amy, version=1)
+        triage.mark_not_spam(db.session, lead, amy, version=2)
+        db.session.commit()
+        assert kinds_for(world["lead"]) == ["acknowledgement", "new_lead"]
