@@ -24,8 +24,13 @@ run: install
 test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-browser:
+browser: node_modules/.installed
 	@sh tests/ensure_chromium.sh
+
+# axe-core for the accessibility tests (skipped without npm, except in CI).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --silent && touch $@; \
+	else echo "npm not found: the accessibility tests will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache

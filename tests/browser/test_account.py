@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pyotp
-import pytest
 
 from tests.conftest import STRONG_PASSWORD
 
-AXE = Path(os.environ.get("QA_HOME") or Path.home() / ".cache" / "intake-qa") / "node/node_modules/axe-core/axe.min.js"
+from tests.browser.axe import AXE, requires_axe
+from playwright.sync_api import expect
 
 
 def serious_axe_violations(page) -> list[str]:
@@ -45,7 +43,7 @@ def test_sign_in_set_up_two_step_and_sign_out(live_server, page, make_staff, fro
     secret = pyotp.parse_uri(uri).secret
     page.get_by_label("Code from your authenticator app").fill(pyotp.TOTP(secret).at(frozen_clock.now))
     page.get_by_role("button", name="Turn on two-step sign-in").click()
-    assert "Two-step sign-in is on" in page.inner_text("main")
+    expect(page.locator("main")).to_contain_text("Two-step sign-in is on")
 
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(f"{base}/staff/login")
@@ -61,7 +59,7 @@ def test_sign_in_set_up_two_step_and_sign_out(live_server, page, make_staff, fro
     page.wait_for_url(f"{base}/staff/leads")
 
 
-@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (../shared/tools/setup.sh)")
+@requires_axe
 def test_account_pages_have_no_serious_axe_violations(live_server, page, make_staff):
     user = make_staff(email="desk@example.org", locations=["bethesda-md"])
     base = live_server.url

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +12,8 @@ from intake.models import Lead
 from tests.public_helpers import article_slug
 
 REFERENCE_RE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
-AXE = Path(os.environ.get("QA_HOME") or Path.home() / ".cache" / "intake-qa") / "node/node_modules/axe-core/axe.min.js"
+from tests.browser.axe import AXE, requires_axe
+from playwright.sync_api import expect
 
 
 def serious_axe_violations(page) -> list[str]:
@@ -43,7 +42,7 @@ def test_article_form_to_thank_you_page(app, live_server, page, screenshot):
     slug = article_slug(app)
     page.goto(f"{live_server.url}/")
     page.locator(f'a[href="/articles/{slug}"]').first.click()
-    assert page.get_by_role("heading", name="Contact our offices").is_visible()
+    expect(page.get_by_role("heading", name="Contact our offices")).to_be_visible()
     screenshot(page, "article-1280")
     fill_form(page)
     page.get_by_label("Preferred location").select_option(label="Columbia, MD")
@@ -144,7 +143,7 @@ def test_screenshots_of_every_public_page(app, live_server, browser_context, scr
     screenshot(page, f"thanks-urgent-{width}")
 
 
-@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (../shared/tools/setup.sh)")
+@requires_axe
 def test_states_reached_by_post_have_no_serious_axe_violations(app, live_server, page):
     """Pages a GET cannot show: the form with errors, the CSRF re-render, the urgent thank-you page."""
     found = {}

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,7 +12,8 @@ from intake.models import Lead
 from tests.conftest import STRONG_PASSWORD
 from tests.public_helpers import article_slug
 
-AXE = Path(os.environ.get("QA_HOME") or Path.home() / ".cache" / "intake-qa") / "node/node_modules/axe-core/axe.min.js"
+from tests.browser.axe import AXE, requires_axe
+from playwright.sync_api import expect
 
 
 def sign_in(page, base, user):
@@ -75,15 +74,15 @@ def test_front_desk_claims_calls_and_books_the_new_lead(app, live_server, page, 
     assert "Can someone call me after 5pm?" in staff.locator("main").inner_text()
 
     staff.get_by_role("button", name="Claim this lead").click()
-    assert "You have the lead." in staff.locator(".flashes").inner_text()
+    expect(staff.locator(".flashes")).to_contain_text("You have the lead.")
     form = staff.locator("form", has=staff.get_by_role("button", name="Log attempt"))
     form.get_by_label("Call").check()
     form.get_by_label("Left voicemail").check()
     form.get_by_role("button", name="Log attempt").click()
-    assert "Contact attempt logged." in staff.locator(".flashes").inner_text()
+    expect(staff.locator(".flashes")).to_contain_text("Contact attempt logged.")
     staff.get_by_label("Status", exact=True).select_option(label="Consult scheduled")
     staff.get_by_role("button", name="Update status").click()
-    assert "Status: Consult scheduled." in staff.locator(".flashes").inner_text()
+    expect(staff.locator(".flashes")).to_contain_text("Status: Consult scheduled.")
     timeline = staff.locator("ol.timeline").inner_text()
     for words in ("Inquiry received", "Assigned", "Contact attempt", "Call: Left voicemail", "Status changed",
                   "by Dana Desk"):
@@ -102,7 +101,7 @@ def test_front_desk_claims_calls_and_books_the_new_lead(app, live_server, page, 
     assert reference not in elsewhere.content()
     elsewhere.get_by_label("Search").fill(reference)
     elsewhere.get_by_role("button", name="Search", exact=True).click()
-    assert "Nothing matches that search." in elsewhere.locator("main").inner_text()
+    expect(elsewhere.locator("main")).to_contain_text("Nothing matches that search.")
     assert elsewhere.goto(f"{base}/staff/leads/{lead.id}").status == 404
     context.close()
 
@@ -124,7 +123,7 @@ def test_keyboard_alone_reaches_the_search_and_the_first_lead(app, live_server, 
     page.wait_for_url(re.compile(rf"/staff/leads/{lead['id']}$"))
 
 
-@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (../shared/tools/setup.sh)")
+@requires_axe
 def test_queue_and_lead_page_have_no_serious_axe_violations(app, live_server, page, make_staff, make_lead,
                                                             screenshot):
     lead = make_lead(location_choice="bethesda-md", phone="+13015550100")
