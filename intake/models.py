@@ -208,6 +208,8 @@ class Lead(db.Model):
         Index("ix_lead_location_created", "location_id", "created_at"),
         # The queue's capped per-status counts: an index-only range, however many leads are open.
         Index("ix_lead_status_open", "status", "is_open", "spam"),
+        # The same counts for staff, who see only their offices.
+        Index("ix_lead_location_status", "location_id", "status", "is_open", "spam"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
