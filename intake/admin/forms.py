@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -21,6 +20,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optio
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..models import ROLES
+from ..offices import parse_inboxes as inbox_list
 
 
 class Checkboxes(SelectMultipleField):
@@ -60,19 +60,11 @@ class AuditFilterForm(GetForm):
 
 
 def parse_inboxes(text: str) -> list[str]:
-    """Comma- or line-separated addresses, each validated, duplicates dropped, order kept."""
-    cleaned = []
-    for raw in text.replace("\n", ",").split(","):
-        raw = raw.strip()
-        if not raw:
-            continue
-        try:
-            cleaned.append(validate_email(raw, check_deliverability=False).normalized)
-        except EmailNotValidError as exc:
-            raise ValidationError(f"{raw} is not a valid address: {exc}") from None
-    if not cleaned:
-        raise ValidationError("Give at least one notification address.")
-    return list(dict.fromkeys(cleaned))
+    """The office's inbox list, or a form error saying which address is wrong."""
+    try:
+        return inbox_list(text)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
 class OfficeForm(FlaskForm):

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .. import auth
-from ..commands.locations import set_inboxes
+from ..offices import set_inboxes
 from ..leads import record_event
 from ..models import AuditEvent, Location, OutboxMessage, StaffUser
 

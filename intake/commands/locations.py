@@ -1,22 +1,14 @@
 """`flask locations ...`: office settings for operators."""
 
 import click
-from email_validator import EmailNotValidError, validate_email
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Location, LocationInbox
+from ..models import Location
+from ..offices import parse_inboxes, set_inboxes
 
 cli = AppGroup("locations", help="Manage the offices.")
-
-
-def set_inboxes(location: Location, emails: list[str]) -> None:
-    """Replace an office's notification inboxes with ``emails`` (already validated)."""
-    location.inboxes.clear()
-    db.session.flush()
-    for email in dict.fromkeys(emails):
-        location.inboxes.append(LocationInbox(email=email))
 
 
 @cli.command("set-inbox")
@@ -27,17 +19,10 @@ def set_inbox(slug: str, emails: str) -> None:
     location = db.session.scalar(select(Location).where(Location.slug == slug))
     if location is None:
         raise click.BadParameter(f"no office with slug {slug!r}", param_hint="SLUG")
-    cleaned = []
-    for raw in emails.split(","):
-        raw = raw.strip()
-        if not raw:
-            continue
-        try:
-            cleaned.append(validate_email(raw, check_deliverability=False).normalized)
-        except EmailNotValidError as exc:
-            raise click.BadParameter(f"{raw!r}: {exc}", param_hint="EMAILS") from None
-    if not cleaned:
-        raise click.BadParameter("give at least one address", param_hint="EMAILS")
+    try:
+        cleaned = parse_inboxes(emails)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAILS") from None
     set_inboxes(location, cleaned)
     db.session.commit()
     click.echo(f"{location.name}: {', '.join(cleaned)}")
