@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from intake import leads as lead_ops
 from intake.extensions import db
 from intake.models import AuditEvent, Lead, Location, OutboxMessage, StaffUser
-from tests.conftest import STRONG_PASSWORD
 from tests.helpers import csrf_token
 from tests.report_fixtures import END, NOW, START, add_known_leads
 

@@ -13,9 +13,7 @@ import os
 import secrets
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from intake import clock, outbox
+from intake import outbox
 from intake.extensions import db
 from intake.models import Location, OutboxMessage
 from tests.conftest import free_port

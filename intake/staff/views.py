@@ -204,7 +204,7 @@ def _act(lead_id: int, form_class, action):
     except triage.TriageError as refused:
         db.session.rollback()
         flash(str(refused), "error")
-    except triage.StaleLead as stale:
+    except triage.StaleLead:
         db.session.rollback()
         fresh = access.get_lead_or_404(current_user, lead_id)
         changes = triage.changes_since(db.session, fresh, form.seen.data)

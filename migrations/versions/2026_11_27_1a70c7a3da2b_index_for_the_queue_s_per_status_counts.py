@@ -9,7 +9,6 @@ Create Date: 2026-11-27 14:01:36.527995
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.

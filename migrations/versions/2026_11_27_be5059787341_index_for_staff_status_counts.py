@@ -10,7 +10,6 @@ Create Date: 2026-11-27 14:15:11.555512
 
 """
 from alembic import op
-import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
