@@ -51,6 +51,13 @@ class Config:
     SESSION_COOKIE_SECURE = False
     REMEMBER_COOKIE_HTTPONLY = True
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    # Send the session cookie only when the session changed. Refreshing it on
+    # every response (Flask's default for permanent sessions) lets a slow
+    # stylesheet or favicon response, which carries the previous page's
+    # cookie, land after a newer page's and undo what that page stored (seen:
+    # the two-step set-up secret lost between showing it and checking it).
+    # Staff pages change the session on every request (last_seen) anyway.
+    SESSION_REFRESH_EACH_REQUEST = False
     INTAKE_SESSION_MAX_HOURS = 12
 
     MAIL_SUPPRESS_SEND = False

@@ -163,3 +163,13 @@ def test_changing_own_password_checks_the_rules(client, make_staff, login_as):
         "new": "seven orange kites over the bay", "confirm": "seven orange kites over the bay"})
     assert response.status_code == 400
     assert "not your current password" in response.get_data(as_text=True)
+
+
+def test_static_files_never_resend_the_session_cookie(client, make_staff, login_as):
+    """A stylesheet answered after a newer page must not put the older session back."""
+    login_as(client, make_staff(locations=["bethesda-md"]))
+    assert client.get("/staff/leads").status_code == 200
+    response = client.get("/static/site.css")
+    response.close()
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers

@@ -25,6 +25,7 @@ def test_sign_in_set_up_two_step_and_sign_out(live_server, page, make_staff, fro
     assert "/staff/login" in page.url  # sent to sign in first
 
     # By keyboard: the email box has focus, Tab to the password, Enter to send.
+    expect(page.get_by_label("Email")).to_be_focused()  # typing before focus lands would lose keys
     page.keyboard.type(user.email)
     page.keyboard.press("Tab")
     page.keyboard.type("not the password, sorry")
