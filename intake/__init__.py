@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 
-from . import caching, commands, database, errors, metrics, security
+from . import caching, commands, database, errors, metrics, rollups, security
 from .extensions import csrf, db, limiter, login_manager, mail, migrate
 
 
@@ -25,6 +25,7 @@ def create_app(config_name: str | None = None) -> Flask:
 
     db.init_app(app)
     database.init_app(app)
+    rollups.init_app(app)
     migrate.init_app(app, db, directory=str(config.ROOT / "migrations"), render_as_batch=True, compare_type=True)
     mail.init_app(app)
     csrf.init_app(app)

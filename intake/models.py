@@ -373,3 +373,38 @@ class OutboxMessage(db.Model):
 
     def __repr__(self) -> str:
         return f"<OutboxMessage {self.id} {self.kind} {self.status}>"
+
+
+class ReportDay(db.Model):
+    """Leads per UTC day, office, source article and campaign: the reports' rollup.
+
+    Kept by intake/rollups.py from the lead table, never written anywhere else.
+    An empty string stands for "no article" and "no campaign" (key columns
+    cannot be NULL).
+    """
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
+    source_article: Mapped[str] = mapped_column(String(120), primary_key=True)
+    utm_campaign: Mapped[str] = mapped_column(String(100), primary_key=True)
+    leads: Mapped[int] = mapped_column(Integer)
+    spam: Mapped[int] = mapped_column(Integer)
+    consult: Mapped[int] = mapped_column(Integer)  # non-spam, consult scheduled or became a patient
+    patient: Mapped[int] = mapped_column(Integer)  # non-spam, became a patient
+
+
+class ReportResponse(db.Model):
+    """How many non-spam leads of a UTC day and office were first contacted after so many whole minutes."""
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"), primary_key=True)
+    minutes: Mapped[int] = mapped_column(Integer, primary_key=True)
+    leads: Mapped[int] = mapped_column(Integer)
+
+
+class ReportDirty(db.Model):
+    """A (day, office) whose rollup rows must be counted again: written with the lead change that caused it."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    location_id: Mapped[int] = mapped_column(Integer)

@@ -1,24 +1,24 @@
-"""Report numbers for managers, each one a SQL aggregate over the chosen leads.
+"""Report numbers for managers: counts, shares and response-time percentiles.
 
-Nothing here loads leads into Python: every function asks the database for
-counts, groups or a few ranked picks, filtered on (location_id, created_at)
-so ix_lead_location_created does the work. The page costs four passes over
-the period's leads: counts by week (the summary is their sum), articles,
-campaigns, and the response-time percentiles.
+Nothing here reads leads one by one. Days before the last day or two come
+from the rollup tables that intake/rollups.py keeps exact (a few rows per day
+and office, so a year of a million leads reads in milliseconds); the days
+whose SLA window is still open are counted from the lead table with the clock.
 
 Definitions (shown on the page too):
 - The period is whole UTC days, ``start`` to ``end`` inclusive, on created_at.
 - Weeks start on Monday (UTC).
-- Response time is hours from created_at to first_contact_at, over non-spam
-  leads with a first contact attempt. Percentiles are continuous with linear
-  interpolation between the two nearest ranks, as PostgreSQL's
-  percentile_cont: on SQLite the same formula is applied to the rows ranked
-  floor(p*(n-1)) and the next, numbered by row_number() over one sort.
+- Response time is counted in whole minutes (rounded down) from created_at to
+  first_contact_at, over non-spam leads with a first contact attempt, and
+  shown in hours. Percentiles are continuous with linear interpolation
+  between the two nearest ranks, as PostgreSQL's percentile_cont, worked out
+  from the count of leads at each minute.
 - Consult and patient shares count a lead's *current* status over non-spam
   leads: "consult scheduled" includes leads that since became patients. A lead
   closed after a consult counts as closed.
 - The SLA share is over non-spam leads whose SLA window has ended (or that
-  were already contacted): contacted within INTAKE_SLA_HOURS of creation.
+  were already contacted): contacted within INTAKE_SLA_HOURS of creation, in
+  whole minutes (24 h 0 min 30 s counts as 24 h).
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ import csv
 import io
 import math
 from dataclasses import dataclass, field
+from collections import Counter
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, Float, and_, case, cast, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from .models import Lead
+from . import rollups
+from .models import Lead, ReportDay, ReportResponse
 
 TOP_SOURCES = 15  # rows in the article and campaign breakdowns; the rest sum into "Other"
 NO_ARTICLE = "(contact page)"
@@ -107,97 +109,123 @@ def default_period(today: date, weeks: int = 12) -> tuple[date, date]:
     return start, today
 
 
-def _where(f: ReportFilter):
-    conditions = [Lead.created_at >= f.since, Lead.created_at < f.until]
+def _day_rows_from_rollup(session: Session, f: ReportFilter, last: date):
+    """(day, article, campaign, leads, spam, consult, patient, sla_due) for settled days, from report_day."""
+    where = [ReportDay.day >= f.start, ReportDay.day <= last]
     if f.location_ids is not None:
-        conditions.append(Lead.location_id.in_(f.location_ids))
-    return and_(*conditions)
-
-
-def _hours(session: Session):
-    """SQL for hours from created_at to first_contact_at, on this database."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", Lead.first_contact_at - Lead.created_at) / 3600.0
-    return (func.julianday(Lead.first_contact_at) - func.julianday(Lead.created_at)) * 24.0
-
-
-COUNTS = ("total", "spam", "genuine", "consult", "patient", "sla_due", "sla_met", "contacted")
-
-
-def counts_by_week(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> tuple[Summary, list]:
-    """One pass over the period: every count, per week; the summary is their sum (a few dozen rows)."""
-    genuine = Lead.spam.is_(False)
-    contacted = and_(genuine, Lead.first_contact_at.is_not(None))
-    hours = _hours(session)
-    window_closed = Lead.created_at <= now - timedelta(hours=sla_hours)
-
-    def count_if(condition):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    week = _week_start(session).label("week")
-    rows = session.execute(
-        select(
-            week,
-            func.count(Lead.id),
-            count_if(Lead.spam.is_(True)),
-            count_if(genuine),
-            count_if(and_(genuine, Lead.status.in_(("consult_scheduled", "became_patient")))),
-            count_if(and_(genuine, Lead.status == "became_patient")),
-            count_if(and_(genuine, (Lead.first_contact_at.is_not(None)) | window_closed)),
-            count_if(and_(contacted, hours <= sla_hours)),
-            count_if(contacted),
-        ).where(_where(f)).group_by(week)
+        where.append(ReportDay.location_id.in_(f.location_ids))
+    leads, spam = func.sum(ReportDay.leads), func.sum(ReportDay.spam)
+    # Every lead of a settled day has its SLA window closed: all non-spam leads are due.
+    return session.execute(
+        select(ReportDay.day, ReportDay.source_article, ReportDay.utm_campaign, leads, spam,
+               func.sum(ReportDay.consult), func.sum(ReportDay.patient), leads - spam)
+        .where(*where).group_by(ReportDay.day, ReportDay.source_article, ReportDay.utm_campaign)
     ).all()
+
+
+def _day_rows_from_leads(session: Session, f: ReportFilter, first: date, *, sla_hours: float, now: datetime):
+    """The same rows for the days not yet settled, counted from the lead table with the clock (a day or two)."""
+    query = rollups.day_counts_from_leads(session, first, f.end, f.location_ids,
+                                          sla_closed_by=now - timedelta(hours=sla_hours))
+    # Columns: day, office, article, campaign, leads, spam, consult, patient, due; the office is summed over.
+    return [(row[0], *row[2:]) for row in session.execute(query)]
+
+
+def _responses(session: Session, f: ReportFilter, settled: date) -> Counter:
+    """Whole minutes to first contact -> non-spam leads, over the period."""
+    hist: Counter = Counter()
+    last_settled = min(f.end, settled - timedelta(days=1))
+    if f.start <= last_settled:
+        where = [ReportResponse.day >= f.start, ReportResponse.day <= last_settled]
+        if f.location_ids is not None:
+            where.append(ReportResponse.location_id.in_(f.location_ids))
+        for minutes, n in session.execute(select(ReportResponse.minutes, func.sum(ReportResponse.leads))
+                                          .where(*where).group_by(ReportResponse.minutes)):
+            hist[int(minutes)] += int(n)
+    first_live = max(f.start, settled)
+    if first_live <= f.end:
+        live = rollups.responses_from_leads(session, first_live, f.end, f.location_ids).subquery()
+        c = list(live.c)
+        for minutes, n in session.execute(select(c[2], func.sum(c[3])).group_by(c[2])):
+            hist[int(minutes)] += int(n)
+    return hist
+
+
+def percentile(hist: Counter, p: float) -> float | None:
+    """percentile_cont over the values a histogram holds: linear between ranks floor(p*(n-1)) and the next."""
+    n = sum(hist.values())
+    if not n:
+        return None
+    rank = p * (n - 1)
+    low_rank = math.floor(rank)
+    high_rank = min(low_rank + 1, n - 1)
+    low = high = None
+    seen = 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if low is None and seen > low_rank:
+            low = value
+        if seen > high_rank:
+            high = value
+            break
+    return low + (high - low) * (rank - low_rank)
+
+
+def build(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> Report:
+    """Every number the reports page shows.
+
+    Settled days come from the rollup (intake/rollups.py), refreshed first;
+    the days whose SLA window is still open come from the lead table.
+    """
+    settled = rollups.settled_before(now, sla_hours)
+    rollups.refresh(session, settled)
+    rows = []
+    if f.start < settled:
+        rows += _day_rows_from_rollup(session, f, min(f.end, settled - timedelta(days=1)))
+    if max(f.start, settled) <= f.end:
+        rows += _day_rows_from_leads(session, f, max(f.start, settled), sla_hours=sla_hours, now=now)
+
     totals = Summary()
-    per_week = {}
-    for row in rows:
-        monday = row[0] if isinstance(row[0], date) else date.fromisoformat(row[0])
-        per_week[monday] = int(row[1])
-        for name, value in zip(COUNTS, row[1:]):
-            setattr(totals, name, getattr(totals, name) + int(value))
+    per_week: Counter = Counter()
+    articles: Counter = Counter()
+    campaigns: Counter = Counter()
+    for day, article, campaign, leads, spam, consult, patient, due in rows:
+        day = day if isinstance(day, date) else date.fromisoformat(day)
+        leads, spam = int(leads), int(spam)
+        per_week[day - timedelta(days=day.weekday())] += leads
+        articles[article] += leads - spam
+        campaigns[campaign] += leads - spam
+        totals.total += leads
+        totals.spam += spam
+        totals.consult += int(consult)
+        totals.patient += int(patient)
+        totals.sla_due += int(due)
+    totals.genuine = totals.total - totals.spam
+
+    hist = _responses(session, f, settled)
+    totals.contacted = sum(hist.values())
+    sla_minutes = math.floor(sla_hours * 60)
+    totals.sla_met = sum(n for minutes, n in hist.items() if minutes <= sla_minutes)
     if totals.contacted:
-        totals.median_hours, totals.p90_hours = _percentiles(session, and_(_where(f), contacted), hours,
-                                                             totals.contacted)
-    return totals, _every_week(f, per_week)
+        totals.median_hours = percentile(hist, 0.5) / 60
+        totals.p90_hours = percentile(hist, 0.9) / 60
+    return Report(filter=f, sla_hours=sla_hours, summary=totals, weekly=_every_week(f, per_week),
+                  articles=_top(articles, NO_ARTICLE), campaigns=_top(campaigns, NO_CAMPAIGN))
 
 
 def summary(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> Summary:
     """Counts, shares and response-time percentiles of the period."""
-    return counts_by_week(session, f, sla_hours=sla_hours, now=now)[0]
+    return build(session, f, sla_hours=sla_hours, now=now).summary
 
 
-def _percentiles(session: Session, where, hours, n: int) -> tuple[float, float]:
-    """Median and 90th percentile of ``hours`` over the rows ``where`` picks (``n`` of them)."""
-    if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(
-            select(
-                func.percentile_cont(0.5).within_group(hours),
-                func.percentile_cont(0.9).within_group(hours),
-            ).where(where)
-        ).one()
-        return float(row[0]), float(row[1])
-    # SQLite: percentile_cont by hand. The value at fraction p lies between the rows ranked
-    # floor(p*(n-1)) and the next one; one sort numbers the rows and we keep just those four.
-    ranks = {p: p * (n - 1) for p in (0.5, 0.9)}
-    wanted = sorted({r for rank in ranks.values() for r in (math.floor(rank), min(math.floor(rank) + 1, n - 1))})
-    # Hours are worked out once per row in an inner query, then numbered in order.
-    values_q = select(cast(hours, Float).label("v")).where(where).subquery()
-    numbered = select(values_q.c.v, (func.row_number().over(order_by=values_q.c.v) - 1).label("rn")).subquery()
-    values = dict(session.execute(select(numbered.c.rn, numbered.c.v).where(numbered.c.rn.in_(wanted))).all())
-    out = []
-    for rank in ranks.values():
-        low = math.floor(rank)
-        high = min(low + 1, n - 1)
-        out.append(float(values[low] + (values[high] - values[low]) * (rank - low)))
-    return out[0], out[1]
-
-
-def _week_start(session: Session):
-    """SQL for the Monday (UTC) of a lead's created_at, as a date."""
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.date_trunc("week", func.timezone("UTC", Lead.created_at)), Date)
-    # SQLite stores naive UTC text; 'weekday 1' moves forward to Monday, so step back six days first.
-    return func.date(Lead.created_at, "-6 days", "weekday 1")
+def _top(counts: Counter, empty_label: str) -> list[tuple[str, int]]:
+    """Non-spam leads by value, biggest first, the tail summed as "(other)"; values with no leads left out."""
+    ranked = sorted(((value, n) for value, n in counts.items() if n), key=lambda item: (-item[1], item[0]))
+    out = [(value or empty_label, n) for value, n in ranked[:TOP_SOURCES]]
+    rest = sum(n for _, n in ranked[TOP_SOURCES:])
+    if rest:
+        out.append((OTHER, rest))
+    return out
 
 
 def _every_week(f: ReportFilter, counts: dict[date, int]) -> list[tuple[date, int]]:
@@ -208,41 +236,6 @@ def _every_week(f: ReportFilter, counts: dict[date, int]) -> list[tuple[date, in
         out.append((monday, counts.get(monday, 0)))
         monday += timedelta(weeks=1)
     return out
-
-
-def weekly(session: Session, f: ReportFilter) -> list[tuple[date, int]]:
-    """Leads (spam included) per week, every week of the period present, empty ones as 0."""
-    week = _week_start(session).label("week")
-    rows = session.execute(select(week, func.count(Lead.id)).where(_where(f)).group_by(week)).all()
-    return _every_week(f, {(r[0] if isinstance(r[0], date) else date.fromisoformat(r[0])): int(r[1]) for r in rows})
-
-
-def _breakdown(session: Session, f: ReportFilter, column, empty_label: str) -> list[tuple[str, int]]:
-    """Non-spam leads grouped by ``column``, biggest first, the tail summed as "(other)"."""
-    n = func.count(Lead.id).label("n")
-    rows = session.execute(
-        select(column, n).where(_where(f), Lead.spam.is_(False)).group_by(column).order_by(n.desc(), column)
-    ).all()
-    out = [(value or empty_label, int(count)) for value, count in rows[:TOP_SOURCES]]
-    rest = sum(int(count) for _, count in rows[TOP_SOURCES:])
-    if rest:
-        out.append((OTHER, rest))
-    return out
-
-
-def by_article(session: Session, f: ReportFilter) -> list[tuple[str, int]]:
-    return _breakdown(session, f, Lead.source_article, NO_ARTICLE)
-
-
-def by_campaign(session: Session, f: ReportFilter) -> list[tuple[str, int]]:
-    return _breakdown(session, f, Lead.utm_campaign, NO_CAMPAIGN)
-
-
-def build(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> Report:
-    """Every number the reports page shows, in four passes over the period's leads."""
-    totals, per_week = counts_by_week(session, f, sla_hours=sla_hours, now=now)
-    return Report(filter=f, sla_hours=sla_hours, summary=totals, weekly=per_week,
-                  articles=by_article(session, f), campaigns=by_campaign(session, f))
 
 
 # ---- CSV ---------------------------------------------------------------------

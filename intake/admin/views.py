@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from wtforms.fields.choices import SelectChoice
 
-from .. import access, charts, clock, reports
+from .. import access, charts, clock, reports, rollups
 from ..auth import AccountError, admin_required, login_required
 from ..extensions import db
 from ..models import OUTBOX_STATUSES, Location, OutboxMessage, StaffUser
@@ -58,8 +58,9 @@ def report_from_request() -> tuple[ReportFilterForm, reports.Report]:
     office = form.office.data if not form.office.errors else ""
     # Always an explicit list of offices, even for "all": then (location_id, created_at) is the index to use.
     ids = [loc.id for loc in visible if not office or loc.slug == office]
-    report = reports.build(db.session, reports.ReportFilter(start, end, ids),
-                           sla_hours=current_app.config["INTAKE_SLA_HOURS"], now=clock.utcnow())
+    now, sla_hours = clock.utcnow(), current_app.config["INTAKE_SLA_HOURS"]
+    rollups.refresh_and_commit(db.session, rollups.settled_before(now, sla_hours))
+    report = reports.build(db.session, reports.ReportFilter(start, end, ids), sla_hours=sla_hours, now=now)
     return form, report
 
 
