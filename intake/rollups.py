@@ -151,6 +151,7 @@ def refresh(session: Session, before: date) -> int:
     pairs = {(_as_date(day), location_id) for _, day, location_id in marks}
     if len(pairs) > BULK_PAIRS:
         recount(session, min(d for d, _ in pairs), max(d for d, _ in pairs))
+        _analyze(session)
     else:
         for day, location_id in sorted(pairs):
             recount(session, day, day, [location_id])
@@ -186,6 +187,13 @@ def rebuild(session: Session) -> None:
         session.execute(delete(model))
     if first is not None:
         recount(session, first.date(), last.date())
+    _analyze(session)
+
+
+def _analyze(session: Session) -> None:
+    """Fresh planner statistics after a big recount: without them PostgreSQL sorts on disk."""
+    for table in ("report_day", "report_response"):
+        session.execute(text(f"ANALYZE {table}"))
 
 
 def _as_date(value) -> date:
