@@ -79,21 +79,23 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(server) -> None:
-    """Load the ZIP table once in the master; empty the metrics directory."""
-    _share_zip_table()
+    """Empty the metrics directory before any worker starts."""
     _empty_metrics_dir()
 
 
-def _share_zip_table() -> None:
-    """Routing's ZIP centroids (the zipcodes package, about 36 MB, seconds to parse)
-    loaded before the fork: workers share the pages copy-on-write, and no
-    patient's first inquiry to a fresh worker waits for the parse."""
-    try:
-        import zipcodes
+def post_worker_init(worker) -> None:
+    """Build routing's ZIP table as the worker starts, so no patient's first inquiry waits for it.
 
-        zipcodes.matching("20036")
-    except Exception:  # routing loads it itself if this fails
-        pass
+    Not in the master before the fork: the table is small (under 1 MB, read
+    from the zipcodes package in a child process, see intake/routing.py), and
+    the master imports nothing of Intake, so a HUP still reloads all of it.
+    """
+    try:
+        from intake import routing
+
+        routing.zip_table()
+    except Exception:  # routing builds it on first use if this fails
+        worker.log.exception("could not build the ZIP table at start")
 
 
 def _empty_metrics_dir() -> None:
