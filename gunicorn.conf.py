@@ -5,7 +5,7 @@ the benchmark and a production machine:
 
     INTAKE_BIND        address to listen on            (default 127.0.0.1:8000; $PORT gives 0.0.0.0:$PORT)
     INTAKE_WORKERS     worker processes                (default 2 x CPU cores + 1, at most 9)
-    INTAKE_THREADS     threads per worker (gthread)    (default 1: plain sync workers)
+    INTAKE_THREADS     threads per worker (gthread)    (default 1)
     INTAKE_TIMEOUT     seconds before a stuck worker is restarted (default 30)
     INTAKE_ACCESS_LOG  file for the access log, "-" for stderr, "" for none (default "-")
 
@@ -43,7 +43,13 @@ else:
 
 workers = _int("INTAKE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9))
 threads = _int("INTAKE_THREADS", 1)
-worker_class = "gthread" if threads > 1 else "sync"
+# gthread even with one thread: a sync worker cannot tell the master it is alive
+# while it streams one long response, so the CSV export of a million leads
+# (a minute or more) was killed at `timeout` and the download cut short. A
+# gthread worker's main loop keeps beating while a thread streams. The trade:
+# `timeout` now restarts a worker whose loop stalls, not one whose single
+# request runs long.
+worker_class = "gthread"
 
 # Read by config.py in each worker (preload is off, so workers build the app after this runs).
 os.environ.setdefault("INTAKE_DB_POOL_SIZE", str(threads + 1))

@@ -26,7 +26,8 @@ def test_workers_threads_bind_and_pool_come_from_the_environment(monkeypatch):
     assert os.environ["INTAKE_DB_POOL_SIZE"] == "5"  # one per thread plus the outbox kick
     assert conf["preload_app"] is False
     conf = load(monkeypatch, PORT="8080")
-    assert conf["bind"] == "0.0.0.0:8080" and conf["worker_class"] == "sync"
+    assert conf["bind"] == "0.0.0.0:8080" and conf["threads"] == 1
+    assert conf["worker_class"] == "gthread"  # a long export must not be killed at `timeout` (sync would be)
     assert 1 <= conf["workers"] <= 9
 
 
