@@ -5,7 +5,7 @@ the benchmark and a production machine:
 
     INTAKE_BIND        address to listen on            (default 127.0.0.1:8000; $PORT gives 0.0.0.0:$PORT)
     INTAKE_WORKERS     worker processes                (default 2 x CPU cores + 1, at most 9)
-    INTAKE_THREADS     threads per worker (gthread)    (default 1: plain sync workers)
+    INTAKE_THREADS     threads per worker (gthread)    (default 1)
     INTAKE_TIMEOUT     seconds before a stuck worker is restarted (default 30)
     INTAKE_ACCESS_LOG  file for the access log, "-" for stderr, "" for none (default "-")
 
@@ -43,7 +43,13 @@ else:
 
 workers = _int("INTAKE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9))
 threads = _int("INTAKE_THREADS", 1)
-worker_class = "gthread" if threads > 1 else "sync"
+# gthread even with one thread: a sync worker cannot tell the master it is alive
+# while it streams one long response, so the CSV export of a million leads
+# (a minute or more) was killed at `timeout` and the download cut short. A
+# gthread worker's main loop keeps beating while a thread streams. The trade:
+# `timeout` now restarts a worker whose loop stalls, not one whose single
+# request runs long.
+worker_class = "gthread"
 
 # Read by config.py in each worker (preload is off, so workers build the app after this runs).
 os.environ.setdefault("INTAKE_DB_POOL_SIZE", str(threads + 1))
@@ -79,21 +85,23 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 
 def on_starting(server) -> None:
-    """Load the ZIP table once in the master; empty the metrics directory."""
-    _share_zip_table()
+    """Empty the metrics directory before any worker starts."""
     _empty_metrics_dir()
 
 
-def _share_zip_table() -> None:
-    """Routing's ZIP centroids (the zipcodes package, about 36 MB, seconds to parse)
-    loaded before the fork: workers share the pages copy-on-write, and no
-    patient's first inquiry to a fresh worker waits for the parse."""
-    try:
-        import zipcodes
+def post_worker_init(worker) -> None:
+    """Build routing's ZIP table as the worker starts, so no patient's first inquiry waits for it.
 
-        zipcodes.matching("20036")
-    except Exception:  # routing loads it itself if this fails
-        pass
+    Not in the master before the fork: the table is small (under 1 MB, read
+    from the zipcodes package in a child process, see intake/routing.py), and
+    the master imports nothing of Intake, so a HUP still reloads all of it.
+    """
+    try:
+        from intake import routing
+
+        routing.zip_table()
+    except Exception:  # routing builds it on first use if this fails
+        worker.log.exception("could not build the ZIP table at start")
 
 
 def _empty_metrics_dir() -> None:

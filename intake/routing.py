@@ -5,13 +5,18 @@ Pure functions: no Flask, no database. Callers pass the active offices.
 
 from __future__ import annotations
 
+import bisect
 import functools
+import logging
 import math
 import re
+import subprocess
+import sys
+from array import array
 from dataclasses import dataclass
 from typing import Protocol, Sequence
 
-import zipcodes
+logger = logging.getLogger(__name__)
 
 SERVICE_RADIUS_MILES = 50.0
 EARTH_RADIUS_MILES = 3958.8
@@ -44,19 +49,85 @@ def zip5(value: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-@functools.lru_cache(maxsize=4096)
+# Run in a child process: print "ZIP LAT LONG" for every record of the zipcodes
+# package, a two-digit prefix at a time so the child never holds all 42,000
+# records as Python dicts at once.
+_DUMP_ZIPS = """
+import sys, zipcodes
+out = sys.stdout
+for prefix in range(100):
+    for z in zipcodes.similar_to(f"{prefix:02d}"):
+        out.write(f"{z['zip_code']} {z['lat']} {z['long']}\\n")
+"""
+
+
+class ZipTable:
+    """ZIP -> (latitude, longitude), held as three sorted arrays (under 1 MB).
+
+    The zipcodes package is the source, but once it has answered a query it
+    keeps its whole data set (about 37 MB) in the process for good. Every web
+    worker would carry that for the sake of six offices' worth of arithmetic,
+    so the table is read from the package in a short-lived child process and
+    only the three numbers routing needs are kept here.
+    """
+
+    def __init__(self, lines):
+        codes, lats, lons = array("i"), array("d"), array("d")
+        last = -1
+        for line in lines:
+            code, lat, lon = line.split(" ")
+            number = int(code)
+            if number <= last:  # the package lists ZIPs in order; keep the first record of a ZIP
+                continue
+            try:
+                point = float(lat), float(lon)
+            except ValueError:
+                point = (math.nan, math.nan)  # a record without usable coordinates: known but unplaceable
+            codes.append(number)
+            lats.append(point[0])
+            lons.append(point[1])
+            last = number
+        self.codes, self.lats, self.lons = codes, lats, lons
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def get(self, code: str) -> tuple[float, float] | None:
+        if not (len(code) == 5 and code.isascii() and code.isdigit()):
+            return None
+        number = int(code)
+        i = bisect.bisect_left(self.codes, number)
+        if i == len(self.codes) or self.codes[i] != number or math.isnan(self.lats[i]):
+            return None
+        return self.lats[i], self.lons[i]
+
+
+def _zip_lines() -> list[str]:
+    """Every ZIP record as "ZIP LAT LONG", read from the zipcodes package in a child process."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _DUMP_ZIPS], capture_output=True, text=True,
+                              check=True, timeout=120)
+        return done.stdout.splitlines()
+    except (OSError, subprocess.SubprocessError) as exc:
+        # Routing must still work: read the package here, at the cost of its memory.
+        logger.warning("ZIP table: child process failed (%s); loading zipcodes in this process", exc)
+        import zipcodes
+
+        return [f"{z['zip_code']} {z['lat']} {z['long']}" for z in zipcodes.list_all()]
+
+
+@functools.cache
+def zip_table() -> ZipTable:
+    """The ZIP table, built on first use (about half a second of a child's CPU) and kept."""
+    table = ZipTable(_zip_lines())
+    if not len(table):
+        raise RuntimeError("the zipcodes package listed no ZIP codes")
+    return table
+
+
 def zip_centroid(code: str) -> tuple[float, float] | None:
-    """Latitude and longitude of a ZIP the zipcodes package knows, else None."""
-    try:
-        found = zipcodes.matching(code)
-    except (TypeError, ValueError):
-        return None
-    if not found:
-        return None
-    try:
-        return float(found[0]["lat"]), float(found[0]["long"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    """Latitude and longitude of a five-digit ZIP the zipcodes package knows, else None."""
+    return zip_table().get(code)
 
 
 def distance_miles(a: tuple[float, float], b: tuple[float, float]) -> float:

@@ -1,10 +1,14 @@
 """The contract's routing rule, as a table. No app or database needed."""
 
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from intake.routing import FLAG_NEEDS_ROUTING, FLAG_OUTSIDE, route_lead, zip5
+from intake import routing as routing_module
+from intake.routing import FLAG_NEEDS_ROUTING, FLAG_OUTSIDE, route_lead, zip5, zip_centroid, zip_table
 from intake.seed import LOCATIONS
 
 
@@ -96,3 +100,62 @@ def test_inactive_default_falls_back_to_first_active():
                                              ("20036\n", "20036"), ("２００３６", None)])
 def test_zip5(value, expected):
     assert zip5(value) == expected
+
+
+# ---- the compact ZIP table (routing must answer as the zipcodes package does) -------------
+
+def _package_centroid(code):
+    """What the zipcodes package itself says: the first record's coordinates, or None."""
+    import zipcodes
+
+    found = zipcodes.matching(code)
+    try:
+        return (float(found[0]["lat"]), float(found[0]["long"])) if found else None
+    except (KeyError, ValueError):
+        return None
+
+
+def test_zip_table_agrees_with_the_package():
+    table = zip_table()
+    assert len(table) > 40_000
+    codes = [f"{n:05d}" for n in table.codes[::97]]  # a spread across every state
+    codes += ["20036", "22180", "09000", "00501", "99950", "00000", "00100", "99999", "20035"]
+    assert [zip_centroid(c) for c in codes] == [_package_centroid(c) for c in codes]
+    assert zip_centroid("22180") == _package_centroid("22180") != None  # noqa: E711
+    assert zip_centroid("00000") is None
+
+
+@pytest.mark.parametrize("code", ["2018", "201800", "abcde", "٢٠١٨٠", ""])
+def test_zip_table_refuses_what_is_not_five_ascii_digits(code):
+    assert zip_centroid(code) is None
+
+
+def test_routing_keeps_neither_the_package_nor_its_data_in_the_process():
+    """The zipcodes package keeps ~37 MB once it has answered; routing reads it in a child process."""
+    script = """
+import sys
+def rss():
+    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]) // 1024
+from intake import routing
+before = rss()
+decision = routing.route_lead(None, "22180", [], "washington-dc")
+routing.zip_centroid("20814")
+print(rss() - before, "zipcodes" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    grown, imported = done.stdout.split()
+    assert imported == "False"
+    assert int(grown) < 10, f"routing's first use grew RSS by {grown} MB"
+
+
+def test_zip_table_falls_back_to_the_package_in_process(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("no child processes here")
+
+    monkeypatch.setattr(routing_module.subprocess, "run", refuse)
+    zip_table.cache_clear()
+    try:
+        assert zip_centroid("22180") == _package_centroid("22180")
+    finally:
+        zip_table.cache_clear()

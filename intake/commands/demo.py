@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
-from faker import Faker
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, insert, select, text
@@ -31,6 +31,9 @@ from ..models import (
     StaffUser,
     staff_location,
 )
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +161,10 @@ def events_for(row: dict, lead_id: int) -> list[dict]:
 def generate(session, count: int, seed: int = 2026, now: datetime | None = None, progress=None) -> int:
     """Insert ``count`` fake leads and their events; returns how many were written."""
     now = now or clock.utcnow()
+    # Imported here, not at the top: every web worker imports this module (to
+    # register the command) and Faker's locale data costs each about 5 MB.
+    from faker import Faker
+
     rng = random.Random(seed)
     fake = Faker("en_US")
     fake.seed_instance(seed)
