@@ -14,7 +14,7 @@ from ..extensions import db, limiter
 from ..models import Article, Lead
 from ..privacy import keyed_hash
 from . import bp
-from .forms import ContactForm, clean_hidden, issue_form_token, normalise_phone, read_form_token
+from .forms import ContactForm, blank_fields_html, clean_hidden, issue_form_token, normalise_phone, read_form_token
 
 logger = logging.getLogger(__name__)
 
@@ -116,9 +116,15 @@ def thanks_url(reference: str) -> str:
 
 
 def build_form() -> ContactForm:
-    """The form with this request's offices; a GET also gets a fresh token and its UTM tags."""
-    form = ContactForm(locations=leads.active_locations(db.session))
+    """The form with this request's offices; a GET also gets a fresh token and its UTM tags.
+
+    A GET form holds nothing typed and no errors, so its visible fields come
+    ready-made for these offices; a POST's form renders its own.
+    """
+    offices = leads.active_office_choices(db.session)
+    form = ContactForm(offices=offices)
     if request.method == "GET":
+        form.fields_html = blank_fields_html(offices)
         form.form_token.data = issue_form_token(clock.utcnow().timestamp())
         form.utm_source.data = clean_hidden(request.args.get("utm_source"), 100)
         form.utm_medium.data = clean_hidden(request.args.get("utm_medium"), 100)
