@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template
+from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -43,14 +43,25 @@ def _office_subject(prefix: str, lead: Lead, location: Location, urgent: bool) -
     return f"URGENT · {subject}" if urgent else subject
 
 
+def render_email(name: str, context: dict) -> str:
+    """One email body from the app's Jinja environment, which compiles each template once.
+
+    Not flask.render_template: that runs every context processor (the signed-in
+    user, the CSRF token, ...) and the template signals for each body of each
+    message, inside the lead's transaction, and email templates use none of
+    them. Autoescaping is the environment's own (.html escaped, .txt not).
+    """
+    return current_app.jinja_env.get_template(name).render(context)
+
+
 def _queue(session: Session, *, kind: str, lead: Lead, recipients: list[str], subject: str, template: str,
            context: dict, dedupe_key: str | None = None, recipient_key: str | None = None) -> OutboxMessage | None:
     """Render a template pair into one pending row; a dedupe key already used adds nothing."""
     now = clock.utcnow()
     row = OutboxMessage(
         kind=kind, lead_id=lead.id, recipients=",".join(recipients), recipient_key=recipient_key,
-        subject=subject, body_text=render_template(f"email/{template}.txt", **context),
-        body_html=render_template(f"email/{template}.html", **context),
+        subject=subject, body_text=render_email(f"email/{template}.txt", context),
+        body_html=render_email(f"email/{template}.html", context),
         message_id=new_message_id(current_app.config["INTAKE_BASE_URL"]), dedupe_key=dedupe_key,
         status="pending", attempts=0, next_attempt_at=now, created_at=now,
     )

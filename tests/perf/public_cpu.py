@@ -86,7 +86,10 @@ def form_fields(html: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("rounds", nargs="?", type=int, default=300)
-    parser.add_argument("--profile", choices=["article", "pair", "post"], help="print a cProfile of this step")
+    parser.add_argument("--profile", choices=["article", "pair"], help="print a cProfile of this step instead")
+    parser.add_argument("--sort", default="cumulative", help="pstats sort key for --profile (cumulative, tottime)")
+    parser.add_argument("--lines", type=int, default=45, help="rows of --profile to print")
+    parser.add_argument("--only", default="", help="regex: print only profile rows whose function matches")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp()
@@ -127,13 +130,14 @@ def main() -> None:
             fn()
 
     if args.profile:
-        fn = {"article": intake_get, "pair": intake_pair, "post": intake_pair}[args.profile]
+        fn = {"article": intake_get, "pair": intake_pair}[args.profile]
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(args.rounds):
             fn()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        restrictions = [args.only, args.lines] if args.only else [args.lines]
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(*restrictions)
         return
 
     results = {}
