@@ -10,6 +10,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dns.resolver
 import phonenumbers
@@ -37,6 +38,7 @@ SMS_CONSENT_TEXT = "OK to send me texts about my inquiry (optional)"
 ZIP_RE = re.compile(r"^[0-9]{5}(?:-[0-9]{4})?$", re.ASCII)
 DNS_TIMEOUT_SECONDS = 4
 TOKEN_SALT = "contact-form"
+HIDDEN_FIELDS = ("csrf_token", "form_token", "utm_source", "utm_medium", "utm_campaign", "referrer")
 
 
 # ---- small cleaners, shared by fields and hidden values ------------------------
@@ -165,8 +167,13 @@ class ContactForm(FlaskForm):
         self.location.choices = [SelectChoice("", NEAREST)] + [SelectChoice(slug, name) for slug, name in offices]
         self.email_normalised: str | None = None
         self.phone_e164: str | None = None
-        # The visible fields as HTML when they are the same for every visitor (see blank_fields_html).
-        self.fields_html: Markup | None = None
+
+    # A sent form renders its own fields, with what was typed and the errors (see BlankContactForm).
+    fields_html = None
+
+    def hidden_values(self) -> dict[str, str]:
+        """The hidden inputs' values as the template writes them: the tokens, UTM tags and referrer."""
+        return {name: self[name]._value() for name in HIDDEN_FIELDS}
 
     def validate_email(self, field) -> None:
         if not field.data:
@@ -243,6 +250,26 @@ class ContactForm(FlaskForm):
 
 FIELDS_TEMPLATE = "_partials/contact_fields.html"
 BLANK_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class BlankContactForm:
+    """A form nobody has sent yet, as the form template needs it, without building WTForms fields.
+
+    A GET page needs only the ready-made visible fields and this visitor's
+    hidden values; building the seventeen WTForms fields to render none of
+    them was a good share of a page's cost. A POST always gets a ContactForm.
+    """
+
+    fields_html: Markup
+    hidden: dict[str, str]
+    csrf_expired = False
+
+    def hidden_values(self) -> dict[str, str]:
+        return self.hidden
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        return []
 
 
 def blank_fields_html(offices: tuple[tuple[str, str], ...]) -> Markup:

@@ -38,15 +38,20 @@ sys.path.insert(0, str(ROOT))
 BATCH = 20
 
 
-def cpu_ms_per_call(fn, rounds: int) -> float:
-    """Median CPU ms per call over batches of BATCH calls (medians shrug off a noisy neighbour)."""
-    per_batch = []
+def cpu_ms_per_call(fns: dict, rounds: int) -> dict:
+    """Median CPU ms per call of each function over batches of BATCH calls.
+
+    The functions take turns batch by batch, so a noisy neighbour or a slow
+    spell of the machine weighs on all of them alike; medians shrug off the rest.
+    """
+    per_batch: dict = {name: [] for name in fns}
     for _ in range(max(1, rounds // BATCH)):
-        start = time.process_time()
-        for _ in range(BATCH):
-            fn()
-        per_batch.append((time.process_time() - start) * 1000 / BATCH)
-    return statistics.median(per_batch)
+        for name, fn in fns.items():
+            start = time.process_time()
+            for _ in range(BATCH):
+                fn()
+            per_batch[name].append((time.process_time() - start) * 1000 / BATCH)
+    return {name: statistics.median(values) for name, values in per_batch.items()}
 
 
 def intake_client(tmp: str):
@@ -140,10 +145,8 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(*restrictions)
         return
 
-    results = {}
-    for name, fn in (("article GET", intake_get), ("bare GET /page", bare_get),
-                     ("contact pair", intake_pair), ("bare pair", bare_pair)):
-        results[name] = cpu_ms_per_call(fn, args.rounds)
+    results = cpu_ms_per_call({"article GET": intake_get, "bare GET /page": bare_get,
+                               "contact pair": intake_pair, "bare pair": bare_pair}, args.rounds)
     print(f"{args.rounds} rounds, SQLite, in-process test client, CPU ms per request (article page {size} bytes)")
     for name, value in results.items():
         print(f"  {name:<16} {value:7.2f} ms")
