@@ -9,7 +9,7 @@ does (INTAKE_CONFIG=production, RATELIMIT_ENABLED=false,
 INTAKE_MIN_FILL_SECONDS=0, outbox left to a worker) through the test client
 over http, and the bare app (tests/perf/bare_app.py) on its own SQLite file
 with a page padded to the article's size. It reports CPU milliseconds
-(time.process_time, median of batches) per:
+(time.process_time, the quickest of many batches) per:
 
 - article GET, and the bare GET /page;
 - contact pair (GET the article, POST its form with its tokens: 303), and the
@@ -26,7 +26,6 @@ import cProfile
 import os
 import pstats
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -39,10 +38,12 @@ BATCH = 20
 
 
 def cpu_ms_per_call(fns: dict, rounds: int) -> dict:
-    """Median CPU ms per call of each function over batches of BATCH calls.
+    """The least CPU ms per call of each function over batches of BATCH calls.
 
-    The functions take turns batch by batch, so a noisy neighbour or a slow
-    spell of the machine weighs on all of them alike; medians shrug off the rest.
+    The functions take turns batch by batch, so a slow spell of the machine
+    weighs on all of them alike. Other processes only ever add to a batch's
+    CPU time (shared caches, a busy sibling core), so the quickest batch is
+    the truest cost, as timeit's documentation recommends.
     """
     per_batch: dict = {name: [] for name in fns}
     for _ in range(max(1, rounds // BATCH)):
@@ -51,7 +52,7 @@ def cpu_ms_per_call(fns: dict, rounds: int) -> dict:
             for _ in range(BATCH):
                 fn()
             per_batch[name].append((time.process_time() - start) * 1000 / BATCH)
-    return {name: statistics.median(values) for name, values in per_batch.items()}
+    return {name: min(values) for name, values in per_batch.items()}
 
 
 def intake_client(tmp: str):
