@@ -83,7 +83,7 @@ def _insert_unless_queued(session: Session, values: dict) -> OutboxMessage | Non
     """INSERT ... ON CONFLICT (dedupe_key) DO NOTHING RETURNING the row: None when the key is taken.
 
     One statement, where a savepoint around an ORM insert took three and a
-    flush of its own; both SQLite and PostgreSQL support it.
+    flush of its own; both databases Intake runs on (SQLite, PostgreSQL) support it.
     """
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (insert(OutboxMessage).values(**values)

@@ -150,7 +150,8 @@ def test_ready_made_fields_are_what_a_full_render_gives(app):
 
     with app.test_request_context("/contact"):
         offices = leads.active_office_choices(db.session)
-        full = render_template_string('{% include "_partials/contact_fields.html" %}', form=ContactForm(offices=offices))
+        form = ContactForm(offices=offices)
+        full = render_template_string('{% include "_partials/contact_fields.html" %}', form=form)
         assert 'id="first_name"' in full and 'value="bethesda-md"' in full
         assert blank_fields_html(offices) == full
 

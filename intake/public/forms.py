@@ -18,8 +18,8 @@ from email_validator import EmailNotValidError, EmailUndeliverableError, validat
 from email_validator.deliverability import validate_email_deliverability
 from flask import current_app
 from flask_wtf import FlaskForm
-from markupsafe import Markup
 from itsdangerous import BadData, URLSafeSerializer
+from markupsafe import Markup
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError

@@ -15,7 +15,9 @@ from ..extensions import db, limiter
 from ..models import Article, Lead
 from ..privacy import keyed_hash
 from . import bp
-from .forms import BlankContactForm, ContactForm, blank_fields_html, clean_hidden, issue_form_token, normalise_phone, read_form_token
+from .forms import (
+    BlankContactForm, ContactForm, blank_fields_html, clean_hidden, issue_form_token, normalise_phone, read_form_token,
+)
 
 logger = logging.getLogger(__name__)
 
