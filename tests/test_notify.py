@@ -193,3 +193,22 @@ def test_sla_reminder_dedupe_survives_a_cleared_mark(app, make_lead, frozen_cloc
         assert notify.queue_sla_reminders(db.session) == 0
         db.session.commit()
     assert len(rows(app, kind="sla_reminder")) == 1
+
+
+def test_a_taken_dedupe_key_adds_nothing_and_keeps_the_transaction(app, make_lead):
+    lead = make_lead(location_choice="bethesda-md")
+    with app.app_context():
+        row = db.session.get(Lead, lead["id"])
+        context = {"reference": row.reference, "office": "Bethesda, MD", "urgent": False, "received": "now",
+                   "link": "http://x/staff/leads/1", "sla_hours": 4}
+        first = notify._queue(db.session, kind="sla_reminder", lead=row, recipients=["a@example.org"],
+                              subject="s", template="sla_reminder", context=context, dedupe_key="test:once")
+        again = notify._queue(db.session, kind="sla_reminder", lead=row, recipients=["a@example.org"],
+                              subject="s", template="sla_reminder", context=context, dedupe_key="test:once")
+        assert first is not None and first.id is not None and again is None
+        first_id = first.id
+        row.repeat_count = 7  # the lead's own change, in the same transaction, must still commit
+        db.session.commit()
+    assert [r.id for r in rows(app, dedupe_key="test:once")] == [first_id]
+    with app.app_context():
+        assert db.session.get(Lead, lead["id"]).repeat_count == 7

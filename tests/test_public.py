@@ -121,6 +121,41 @@ def test_locations_lists_active_offices_with_tel_links(app, client):
     assert "Fairfax, VA" not in client.get("/contact").get_data(as_text=True)
 
 
+def test_form_offers_offices_as_they_are_now_after_an_admin_change(app, client):
+    """The untouched form's fields are rendered once per process; an office change must still show at once."""
+    before = client.get("/contact").get_data(as_text=True)
+    assert '<option value="fairfax-va">Fairfax, VA</option>' in before
+    with app.app_context():
+        fairfax = db.session.scalar(select(Location).where(Location.slug == "fairfax-va"))
+        fairfax.name = "Fairfax & Vienna, VA"
+        db.session.commit()
+    renamed = client.get("/contact").get_data(as_text=True)
+    assert '<option value="fairfax-va">Fairfax &amp; Vienna, VA</option>' in renamed
+    with app.app_context():
+        fairfax = db.session.scalar(select(Location).where(Location.slug == "fairfax-va"))
+        fairfax.active = False
+        db.session.commit()
+    slug = article_slug(app)
+    for html in (client.get("/contact").get_data(as_text=True),
+                 client.get(f"/articles/{slug}").get_data(as_text=True)):
+        assert 'value="fairfax-va"' not in html
+        assert '<option value="arlington-va">Arlington, VA</option>' in html
+
+
+def test_ready_made_fields_are_what_a_full_render_gives(app):
+    from flask import render_template_string
+
+    from intake import leads
+    from intake.public.forms import ContactForm, blank_fields_html
+
+    with app.test_request_context("/contact"):
+        offices = leads.active_office_choices(db.session)
+        form = ContactForm(offices=offices)
+        full = render_template_string('{% include "_partials/contact_fields.html" %}', form=form)
+        assert 'id="first_name"' in full and 'value="bethesda-md"' in full
+        assert blank_fields_html(offices) == full
+
+
 def test_healthz(client):
     response = client.get("/healthz")
     assert response.status_code == 200

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dns.resolver
 import phonenumbers
@@ -17,12 +19,13 @@ from email_validator.deliverability import validate_email_deliverability
 from flask import current_app
 from flask_wtf import FlaskForm
 from itsdangerous import BadData, URLSafeSerializer
+from markupsafe import Markup
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from ..leads import LeadSubmission
-from ..models import CONTACT_METHODS, HELP_TOPICS, Location
+from ..models import CONTACT_METHODS, HELP_TOPICS
 
 MESSAGE_LIMIT = 2000
 NAME_LIMIT = 100
@@ -35,6 +38,7 @@ SMS_CONSENT_TEXT = "OK to send me texts about my inquiry (optional)"
 ZIP_RE = re.compile(r"^[0-9]{5}(?:-[0-9]{4})?$", re.ASCII)
 DNS_TIMEOUT_SECONDS = 4
 TOKEN_SALT = "contact-form"
+HIDDEN_FIELDS = ("csrf_token", "form_token", "utm_source", "utm_medium", "utm_campaign", "referrer")
 
 
 # ---- small cleaners, shared by fields and hidden values ------------------------
@@ -158,11 +162,18 @@ class ContactForm(FlaskForm):
     referrer = HiddenField()
     website = StringField("Company website (leave empty)")  # honeypot
 
-    def __init__(self, *args, locations: list[Location] = (), **kwargs):
+    def __init__(self, *args, offices: Sequence[tuple[str, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.location.choices = [SelectChoice("", NEAREST)] + [SelectChoice(loc.slug, loc.name) for loc in locations]
+        self.location.choices = [SelectChoice("", NEAREST)] + [SelectChoice(slug, name) for slug, name in offices]
         self.email_normalised: str | None = None
         self.phone_e164: str | None = None
+
+    # A sent form renders its own fields, with what was typed and the errors (see BlankContactForm).
+    fields_html = None
+
+    def hidden_values(self) -> dict[str, str]:
+        """The hidden inputs' values as the template writes them: the tokens, UTM tags and referrer."""
+        return {name: self[name]._value() for name in HIDDEN_FIELDS}
 
     def validate_email(self, field) -> None:
         if not field.data:
@@ -233,3 +244,51 @@ class ContactForm(FlaskForm):
                     seen.add(error)
                     items.append((field.id, error))
         return items
+
+
+# ---- the untouched form, rendered once -----------------------------------------
+
+FIELDS_TEMPLATE = "_partials/contact_fields.html"
+BLANK_CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class BlankContactForm:
+    """A form nobody has sent yet, as the form template needs it, without building WTForms fields.
+
+    A GET page needs only the ready-made visible fields and this visitor's
+    hidden values; building the seventeen WTForms fields to render none of
+    them was a good share of a page's cost. A POST always gets a ContactForm.
+    """
+
+    fields_html: Markup
+    hidden: dict[str, str]
+    csrf_expired = False
+
+    def hidden_values(self) -> dict[str, str]:
+        return self.hidden
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        return []
+
+
+def blank_fields_html(offices: tuple[tuple[str, str], ...]) -> Markup:
+    """The visible fields of a form nobody has filled in yet, rendered once per process.
+
+    Building and rendering the WTForms fields was most of an article page's
+    cost, yet before a POST they are the same for everyone: only the hidden
+    tokens and UTM values differ, and those are outside this part. The key is
+    the offices themselves (slug and name, in order), read on every request,
+    so an office renamed, added or closed shows on the very next page in
+    every process. A form with typed values or errors is never taken from here.
+    """
+    app = current_app._get_current_object()
+    cache: dict = app.extensions.setdefault("intake_blank_contact_fields", {})
+    html = cache.get(offices)
+    if html is None:
+        blank = ContactForm(formdata=None, offices=offices, meta={"csrf": False})
+        html = Markup(app.jinja_env.get_template(FIELDS_TEMPLATE).render(form=blank))
+        if len(cache) >= BLANK_CACHE_SIZE:  # offices change rarely; old keys are just dropped
+            cache.clear()
+        cache[offices] = html
+    return html

@@ -6,6 +6,7 @@ import logging
 import secrets
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import generate_csrf
 from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import select, text
 
@@ -14,7 +15,9 @@ from ..extensions import db, limiter
 from ..models import Article, Lead
 from ..privacy import keyed_hash
 from . import bp
-from .forms import ContactForm, clean_hidden, issue_form_token, normalise_phone, read_form_token
+from .forms import (
+    BlankContactForm, ContactForm, blank_fields_html, clean_hidden, issue_form_token, normalise_phone, read_form_token,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +49,7 @@ def article(slug: str):
     """One article, ending in the contact form; a POST sends that form."""
     item = db.first_or_404(select(Article).where(Article.slug == slug))
     form = build_form()
-    if form.validate_on_submit():
+    if request.method == "POST" and form.validate_on_submit():
         return submit(form, source_article=item.slug)
     return render_template("public/article.html", article=item, form=form)
 
@@ -56,7 +59,7 @@ def article(slug: str):
 def contact():
     """The contact form on its own."""
     form = build_form()
-    if form.validate_on_submit():
+    if request.method == "POST" and form.validate_on_submit():
         return submit(form, source_article=None)
     return render_template("public/contact.html", form=form)
 
@@ -115,16 +118,25 @@ def thanks_url(reference: str) -> str:
     return url_for("public.thanks", signed=thanks_serializer().dumps(reference))
 
 
-def build_form() -> ContactForm:
-    """The form with this request's offices; a GET also gets a fresh token and its UTM tags."""
-    form = ContactForm(locations=leads.active_locations(db.session))
-    if request.method == "GET":
-        form.form_token.data = issue_form_token(clock.utcnow().timestamp())
-        form.utm_source.data = clean_hidden(request.args.get("utm_source"), 100)
-        form.utm_medium.data = clean_hidden(request.args.get("utm_medium"), 100)
-        form.utm_campaign.data = clean_hidden(request.args.get("utm_campaign"), 100)
-        form.referrer.data = clean_hidden(request.referrer, 500)
-    return form
+def build_form() -> ContactForm | BlankContactForm:
+    """The form for this request: a POST's, with what was sent, or a fresh one for a GET.
+
+    A fresh form holds nothing typed and no errors, so its visible fields come
+    ready-made for these offices; it carries a new one-time token, and the
+    visit's UTM tags and referrer to send back with it.
+    """
+    offices = leads.active_office_choices(db.session)
+    if request.method == "POST":
+        return ContactForm(offices=offices)
+    hidden = {
+        "csrf_token": generate_csrf(),
+        "form_token": issue_form_token(clock.utcnow().timestamp()),
+        "utm_source": clean_hidden(request.args.get("utm_source"), 100),
+        "utm_medium": clean_hidden(request.args.get("utm_medium"), 100),
+        "utm_campaign": clean_hidden(request.args.get("utm_campaign"), 100),
+        "referrer": clean_hidden(request.referrer, 500),
+    }
+    return BlankContactForm(blank_fields_html(offices), {name: value or "" for name, value in hidden.items()})
 
 
 def submit(form: ContactForm, *, source_article: str | None):
