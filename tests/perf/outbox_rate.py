@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=50, help="messages per SMTP connection")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the delivery to FILE (pstats format)")
     args = parser.parse_args()
 
     port = free_port()
@@ -105,7 +106,14 @@ def run(args, url: str) -> None:
         db.session.commit()
 
         started, cpu_started = time.perf_counter(), time.process_time()
-        report = outbox.deliver_due(batch_size=args.batch)
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            report = profiler.runcall(outbox.deliver_due, batch_size=args.batch)
+            profiler.dump_stats(args.profile)
+        else:
+            report = outbox.deliver_due(batch_size=args.batch)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 
         sent = db.session.scalar(select(func.count()).where(OutboxMessage.status == "sent"))
