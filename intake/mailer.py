@@ -7,13 +7,13 @@ stall a worker and a relay with a bad certificate is never trusted.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import re
 import secrets
 import smtplib
 import ssl
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime, make_msgid
 from urllib.parse import urlsplit
 
@@ -58,15 +58,26 @@ _MESSAGE_ID = re.compile(r"^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x7e]+
 
 
 def _subject_header(subject: str) -> str:
-    """The Subject value: as is when plain ASCII, else RFC 2047 encoded words folded at 76 columns.
+    """The Subject value: as is when plain ASCII, else RFC 2047 base64 encoded words, one per line.
 
     Encoding the whole value also turns a typed "=?" into encoded text, so it
-    can never be read as an encoded word of its own (CVE-2024-6923).
+    can never be read as an encoded word of its own (CVE-2024-6923). Each word
+    holds whole characters of at most 39 UTF-8 bytes (64 columns encoded,
+    73 with "Subject: ").
     """
     value = header_text(subject)
     if _PLAIN_SUBJECT.match(value) and "=?" not in value:
         return value
-    return Header(value, "utf-8", header_name="Subject").encode(linesep="\r\n")
+    words, chunk, size = [], [], 0
+    for char in value:
+        width = len(char.encode("utf-8"))
+        if size + width > 39:
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += width
+    words.append("".join(chunk))
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words)
 
 
 def _quoted_printable(text: str) -> bytes:
