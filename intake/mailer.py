@@ -68,16 +68,14 @@ def _subject_header(subject: str) -> str:
     value = header_text(subject)
     if _PLAIN_SUBJECT.match(value) and "=?" not in value:
         return value
-    words, chunk, size = [], [], 0
-    for char in value:
-        width = len(char.encode("utf-8"))
-        if size + width > 39:
-            words.append("".join(chunk))
-            chunk, size = [], 0
-        chunk.append(char)
-        size += width
-    words.append("".join(chunk))
-    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word.encode('utf-8')).decode('ascii')}?=" for word in words)
+    data, words, start = value.encode("utf-8"), [], 0
+    while start < len(data):
+        end = min(start + 39, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # never split a character's bytes
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return "\r\n ".join(words)
 
 
 def _quoted_printable(text: str) -> bytes:

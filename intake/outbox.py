@@ -127,14 +127,34 @@ def outcome_connection() -> Iterator[Connection]:
     """A pooled connection (not the session) for recording outcomes, one short transaction each.
 
     On PostgreSQL it runs in autocommit: each outcome is a single UPDATE,
-    atomic on its own, and this spares psycopg's BEGIN and COMMIT round trips
-    around it. SQLite takes BEGIN IMMEDIATE and commits in-process. Use it
-    when the session holds no open transaction (``claim`` commits its own).
+    atomic on its own, and this spares psycopg's BEGIN and COMMIT round trips.
+    It also turns off synchronous_commit for this connection while it records
+    outcomes: a commit no longer waits for the WAL flush (3 ms each here, the
+    larger part of a message's time), yet it is visible at once and survives a
+    worker crash, so a killed worker still re-sends at most the message in
+    flight. Only a crash of the database server itself can lose the last
+    fraction of a second of outcomes; those rows stay "sending" until their
+    lease runs out and are sent again (at least once, as ever; the Message-ID
+    lets receivers drop the copy). SQLite with WAL and synchronous=NORMAL
+    (database.py) already makes that trade. The setting is reset before the
+    connection goes back to the pool, so web requests never inherit it.
+    Use this when the session holds no open transaction (``claim`` commits).
     """
     with db.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        yield conn
+        if conn.dialect.name != "postgresql":
+            yield conn
+            return
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("SET synchronous_commit = off")
+        conn.commit()  # ends SQLAlchemy's autobegun transaction; autocommit already applied the SET
+        try:
+            yield conn
+        finally:
+            try:
+                conn.exec_driver_sql("RESET synchronous_commit")
+            except Exception:  # never let a pooled connection keep the setting
+                conn.invalidate()
+                logger.warning("could not reset synchronous_commit; connection discarded")
 
 
 @functools.cache

@@ -83,7 +83,7 @@ def test_bodies_come_back_exactly_and_every_line_is_short_7bit(body):
 
 @pytest.mark.parametrize("subject", [
     "Test 1", "New inquiry 7QXM-3K2P · Bethesda, MD", "=?utf-8?q?=0D=0ABcc:_x@evil.example?=",
-    "A long plain subject " * 9, "Ünïcödé " * 20, "",
+    "A long plain subject " * 9, "Ünïcödé " * 20, "東京 " * 30, "😀" * 40, "a😀" * 30, "",
 ])
 def test_subjects_come_back_exactly(subject):
     raw = build(subject=subject)
