@@ -1,11 +1,12 @@
 """Delivering OutboxMessage rows: claim, send over one SMTP connection, mark, retry.
 
-Delivery is at least once and never twice on purpose: a row is claimed
-atomically (PostgreSQL: FOR UPDATE SKIP LOCKED; SQLite: a conditional UPDATE
-per row) with a lease, so any number of `outbox work` processes and the
-in-process deliverer can run together. A worker that dies leaves a lease that
-expires, and the row is claimed again. Unlike domain functions, these commit:
-each claim and each outcome is its own short transaction.
+Delivery is at least once and never twice on purpose: a batch of rows is
+claimed atomically by one UPDATE ... RETURNING (PostgreSQL: its rows picked
+FOR UPDATE SKIP LOCKED; SQLite: inside BEGIN IMMEDIATE) with a lease, so any
+number of `outbox work` processes and the in-process deliverer can run
+together. A worker that dies leaves a lease that expires, and the row is
+claimed again. Unlike domain functions, these commit: each claim and each
+outcome (one UPDATE by primary key) is its own short transaction.
 """
 
 from __future__ import annotations
