@@ -33,18 +33,79 @@ def server_context(certificate) -> ssl.SSLContext:
     return context
 
 
+def build(**overrides) -> bytes:
+    values = dict(sender="intake@example.org", recipients=["a@example.org"], subject="s", body_text="b\n",
+                  body_html="", message_id="<1@example.org>", date=NOW)
+    values.update(overrides)
+    return mailer.build_message(**values)
+
+
 def test_build_message_headers_are_exactly_ours():
-    msg = mailer.build_message(sender="intake@example.org", recipients=["a@example.org", "b@example.org"],
-                               subject="New inquiry 7QXM-3K2P · Bethesda, MD\r\nBcc: x@evil.example",
-                               body_text="Hello\n", body_html="<p>Hello</p>", message_id="<1@example.org>",
-                               date=NOW)
-    raw = msg.as_bytes()
+    raw = build(recipients=["a@example.org", "b@example.org"],
+                subject="New inquiry 7QXM-3K2P · Bethesda, MD\r\nBcc: x@evil.example",
+                body_text="Hello\n", body_html="<p>Hello</p>")
     parsed = parse(raw)
     assert sorted(parsed.keys()) == sorted(["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted",
                                             "Content-Type", "MIME-Version"])
     assert parsed["Subject"] == "New inquiry 7QXM-3K2P · Bethesda, MD Bcc: x@evil.example"
     assert parsed["Date"] == "Mon, 02 Nov 2026 14:00:00 +0000"
+    assert parsed["To"].addresses[1].addr_spec == "b@example.org"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert parsed.defects == [] and all(p.defects == [] for p in parsed.walk())
+
+
+def content(part) -> str:
+    return part.get_content().replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize("body", [
+    "plain ascii\n",
+    "no final newline",
+    "Ünïcödé — “quotes” · 東京\n",
+    "a line far longer than seventy-six columns " * 6 + "\n",
+    ".a leading dot\n..two\nFrom the start of a line\n=?utf-8?q?x?= and =3D and =_ and --\n",
+    "trailing space \nand tab\t\nwindows\r\nline ends\rold mac\n",
+    "",
+])
+def test_bodies_come_back_exactly_and_every_line_is_short_7bit(body):
+    expected = body.replace("\r\n", "\n").replace("\r", "\n")
+    expected = expected if expected.endswith("\n") else expected + "\n"
+    html = f"<p>{body}</p>"
+    raw = build(body_text=body, body_html=html)
+    assert raw.isascii() and all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+    text_part, html_part = parse(raw).iter_parts()
+    assert content(text_part) == expected
+    assert content(html_part) == html.replace("\r\n", "\n").replace("\r", "\n") + "\n"
+    single = parse(build(body_text=body))
+    assert single.get_content_type() == "text/plain" and content(single) == expected
+
+
+@pytest.mark.parametrize("subject", [
+    "Test 1", "New inquiry 7QXM-3K2P · Bethesda, MD", "=?utf-8?q?=0D=0ABcc:_x@evil.example?=",
+    "A long plain subject " * 9, "Ünïcödé " * 20, "東京 " * 30, "😀" * 40, "a😀" * 30, "",
+])
+def test_subjects_come_back_exactly(subject):
+    raw = build(subject=subject)
+    assert parse(raw)["Subject"] == subject.strip()
+    header_block = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in header_block.split(b"\r\n"))
+    assert sorted(parse(raw).keys()) == sorted(["From", "To", "Subject", "Date", "Message-ID", "Auto-Submitted",
+                                                "Content-Type", "Content-Transfer-Encoding", "MIME-Version"])
+
+
+def test_many_recipients_fold_between_addresses():
+    recipients = [f"office-{i}@example.org" for i in range(12)]
+    raw = build(recipients=recipients)
+    assert [a.addr_spec for a in parse(raw)["To"].addresses] == recipients
+    assert all(len(line) <= 78 for line in raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n"))
+
+
+@pytest.mark.parametrize("message_id", ["<1@example.org>\r\nBcc: x@evil.example", "no-brackets@example.org",
+                                        "<ünï@example.org>", "<a b@example.org>", "<>"])
+def test_only_plain_message_ids_reach_a_header(message_id):
+    with pytest.raises(ValueError):
+        build(message_id=message_id)
 
 
 @pytest.mark.parametrize("address", [

@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from intake import outbox
 from intake.extensions import db
@@ -366,3 +366,63 @@ def test_a_slow_batch_hands_back_what_it_has_not_tried(mail_app, relay):
     assert [(r.status, r.attempts, r.claimed_by) for r in rows] == [("sent", 1, None), ("pending", 0, None),
                                                                     ("pending", 0, None)]
     assert [m["message"]["Message-ID"] for m in recorder.messages] == queued[:1]
+
+
+# ---- the cost of a message ------------------------------------------------------
+
+def test_one_update_per_message_and_one_statement_per_claim(mail_app, relay):
+    """Round trips are most of a message's cost: the claim is one statement per batch (plus the one
+    that finds nothing), each outcome one UPDATE by primary key, and nothing else per message."""
+    queue_plain(mail_app, 7)
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split())[:40].upper())
+
+    with mail_app.app_context():
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            report = outbox.deliver_due(batch_size=5)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+    assert report.outcomes == {"sent": 7}
+    work = [s for s in seen if not s.startswith(("BEGIN", "SET ", "RESET ", "COMMIT"))]
+    assert sum(s.startswith("WITH DUE AS") for s in work) == 3
+    assert sum(s.startswith("UPDATE OUTBOX_MESSAGE SET") for s in work) == 7
+    assert len(work) == 10, work
+    settings = [s for s in seen if s not in work]
+    if db_kind(mail_app) == "postgresql":  # autocommit: no BEGIN/COMMIT round trips; one SET/RESET per batch
+        assert settings == ["SET SYNCHRONOUS_COMMIT = OFF", "RESET SYNCHRONOUS_COMMIT"] * 2
+    else:  # in-process, no round trip: one BEGIN IMMEDIATE per transaction
+        assert settings == ["BEGIN IMMEDIATE"] * 10
+
+
+def db_kind(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
+
+
+def test_outcome_settings_never_reach_the_pool(app):
+    """PostgreSQL outcomes commit without waiting for the WAL flush; web requests must never inherit that."""
+    with app.app_context():
+        engine = db.engine
+        with outbox.outcome_connection() as conn:
+            raw = conn.connection.dbapi_connection
+            if engine.dialect.name == "postgresql":
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+            else:  # WAL with synchronous=NORMAL (1): the same trade, made for every SQLite connection
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1
+        held = []
+        try:
+            for _ in range(engine.pool.size() + 1):  # check out the pool until the same connection comes back
+                held.append(engine.connect())
+                if held[-1].connection.dbapi_connection is raw:
+                    break
+            conn = held[-1]
+            assert conn.connection.dbapi_connection is raw
+            assert conn.get_isolation_level() != "AUTOCOMMIT"
+            if engine.dialect.name == "postgresql":
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+        finally:
+            for c in held:
+                c.close()

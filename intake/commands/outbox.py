@@ -135,14 +135,15 @@ def send_test_mail(to: str) -> None:
     if not mailer.mail_configured():
         raise click.ClickException("MAIL_SERVER is not set: messages are only recorded. Nothing was sent.")
     sender = config["MAIL_DEFAULT_SENDER"]
+    message_id = mailer.new_message_id(config["INTAKE_BASE_URL"])
     message = mailer.build_message(
         sender=sender, recipients=[address], subject="Intake test message",
         body_text="This is a test message from Intake. If you can read it, outgoing mail works.\n",
-        body_html="", message_id=mailer.new_message_id(config["INTAKE_BASE_URL"]), date=clock.utcnow())
+        body_html="", message_id=message_id, date=clock.utcnow())
     relay = f"{config['MAIL_SERVER']}:{config['MAIL_PORT']}"
     try:
         with mailer.connect() as conn:
             conn.send_raw(message, sender, [address])
     except Exception as exc:  # any failure is reported to the operator, with the relay's words
         raise click.ClickException(f"not sent via {relay}: {outbox.describe(exc)}: {exc}") from None
-    click.echo(f"Sent to {address} via {relay} (Message-ID {message['Message-ID']}).")
+    click.echo(f"Sent to {address} via {relay} (Message-ID {message_id}).")
