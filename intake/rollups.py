@@ -178,6 +178,11 @@ def refresh_and_commit(session: Session, before: date) -> int:
     return pairs
 
 
+def refresh_settled(session: Session, now: datetime, sla_hours: float) -> int:
+    """What the outbox worker runs now and then, so marks never pile up between reports. Commits."""
+    return refresh_and_commit(session, settled_before(now, sla_hours))
+
+
 def rebuild(session: Session) -> None:
     """Count the whole rollup again from the lead table (after bulk inserts). Does not commit."""
     _lock(session)

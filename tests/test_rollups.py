@@ -228,3 +228,16 @@ def test_migration_marks_existing_leads(app):
         assert marks(db.session) == {(date(2026, 9, 1), location_id(db.session, "washington-dc")),
                                      (date(2026, 9, 2), location_id(db.session, "bethesda-md"))}
         assert db.session.scalar(select(func.count()).select_from(Location)) == 6
+
+
+def test_outbox_send_counts_changed_days_so_marks_do_not_pile_up(app):
+    with app.app_context():
+        add_lead(db.session, "washington-dc", DAY0, contact_hours=3)
+        add_lead(db.session, "washington-dc", datetime.now(timezone.utc))  # today: not settled, stays marked
+        db.session.commit()
+    result = app.test_cli_runner().invoke(args=["outbox", "send"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        dc = location_id(db.session, "washington-dc")
+        assert marks(db.session) == {(datetime.now(timezone.utc).date(), dc)}
+        assert rollup_rows(db.session)[1] == {(date(2026, 9, 1), dc, 180): 1}

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from .. import clock, mailer, outbox
+from .. import clock, mailer, outbox, rollups
 from ..extensions import db
 from ..models import OUTBOX_STATUSES, OutboxMessage
 
@@ -21,6 +22,8 @@ cli = AppGroup("outbox", help="Deliver and inspect queued email.")
 
 # Kinds whose recipients are a patient: never printed.
 PATIENT_KINDS = {"acknowledgement"}
+# The worker counts changed report days again this often (seconds), besides each report doing it.
+ROLLUP_EVERY = 60.0
 
 
 def _batch_option(f):
@@ -39,6 +42,7 @@ def _lease_option(f):
 def send(batch: int, lease: float) -> None:
     """Queue due SLA reminders, deliver everything due, and exit (for cron)."""
     reminders = outbox.queue_sla_reminders()
+    refresh_reports()
     report = outbox.deliver_due(batch_size=batch, lease=lease)
     summary = ", ".join(f"{n} {k}" for k, n in sorted(report.outcomes.items())) or "nothing due"
     click.echo(f"{reminders} reminder(s) queued; {report.claimed} message(s) tried: {summary}")
@@ -60,9 +64,13 @@ def work(batch: int, lease: float, idle: float) -> None:
     signal.signal(signal.SIGINT, on_signal)
     worker = outbox.worker_name()
     logger.info("outbox worker %s started", worker)
+    next_rollup = 0.0
     while not stop.is_set():
         try:
             outbox.queue_sla_reminders()
+            if time.monotonic() >= next_rollup:
+                refresh_reports()
+                next_rollup = time.monotonic() + ROLLUP_EVERY
             report = outbox.deliver_due(worker=worker, batch_size=batch, lease=lease, max_batches=1)
         except Exception:  # a database or relay hiccup must not end the worker
             logger.exception("outbox worker loop failed; retrying shortly")
@@ -72,6 +80,11 @@ def work(batch: int, lease: float, idle: float) -> None:
         if not report.claimed:
             stop.wait(idle)
     logger.info("outbox worker %s stopped", worker)
+
+
+def refresh_reports() -> int:
+    """Count the reports' changed days again (intake/rollups.py), so the next report has less to do."""
+    return rollups.refresh_settled(db.session, clock.utcnow(), current_app.config["INTAKE_SLA_HOURS"])
 
 
 def _shown_recipients(row: OutboxMessage) -> str:
