@@ -486,7 +486,7 @@ def outbox_backlog(url: str) -> int:
 
 def measure_outbox(kind: str, messages: int) -> dict:
     """One worker's delivery rate, measured by tests/perf/outbox_rate.py (the outbox's own benchmark)."""
-    command = [sys.executable, str(ROOT / "tests" / "perf" / "outbox_rate.py"), "--messages", str(messages)]
+    command = [sys.executable, str(ROOT / "tests" / "perf" / "outbox_rate.py"), "--worker", "--messages", str(messages)]
     if kind == "postgresql":
         command += ["--database-url", database_url(kind, "intake_bench_outbox", fresh=True)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
