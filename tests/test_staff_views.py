@@ -201,3 +201,13 @@ def test_actions_need_csrf(app, desk, make_lead):
     assert response.status_code == 400
     with app.app_context():
         assert db.session.get(Lead, lead["id"]).assignee_id is None
+
+
+def test_views_are_summed_up_not_listed_in_the_timeline(app, desk, make_lead):
+    lead = make_lead(location_choice="bethesda-md")
+    for _ in range(3):
+        html = page_text(desk.get(f"/staff/leads/{lead['id']}"))
+    assert "Opened 3 times; last by Amy Front" in html
+    timeline_html = html.split('id="h-timeline"', 1)[1].split("</ol>", 1)[0]
+    assert "Inquiry received" in timeline_html and "Viewed" not in timeline_html
+    assert [a for a, _ in timeline(app, lead["id"])].count("viewed") == 3  # the audit trail keeps each one

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import Response, current_app, flash, redirect, render_template, request, session, \
     stream_with_context, url_for
 from flask_login import current_user
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
@@ -153,13 +153,21 @@ def _lead_context(lead: Lead, **extra) -> dict:
                                              .options(selectinload(Lead.location))
                                              .order_by(Lead.created_at.desc()).limit(20)))
     # Actors and offices in one query each, however long the history (tests/test_query_counts.py).
-    timeline = list(db.session.scalars(select(AuditEvent).where(AuditEvent.lead_id == lead.id)
+    # Views stay in the audit trail but not in the timeline: a lead opened 300 times would bury
+    # its changes under "Viewed" lines (and make the page slower with every visit); one line
+    # says how often and who looked last.
+    timeline = list(db.session.scalars(select(AuditEvent).where(AuditEvent.lead_id == lead.id,
+                                                                AuditEvent.action != "viewed")
                                        .options(selectinload(AuditEvent.actor))
                                        .order_by(AuditEvent.created_at, AuditEvent.id)))
+    views = select(AuditEvent).where(AuditEvent.lead_id == lead.id, AuditEvent.action == "viewed")
+    view_count = db.session.scalar(select(func.count()).select_from(views.subquery()))
+    last_view = db.session.scalar(views.options(selectinload(AuditEvent.actor))
+                                  .order_by(AuditEvent.id.desc()).limit(1))
     messages = list(db.session.scalars(select(OutboxMessage).where(OutboxMessage.lead_id == lead.id)
                                        .order_by(OutboxMessage.id)))
     context = dict(
-        lead=lead, timeline=timeline, messages=messages, duplicates=duplicates, now=clock.utcnow(),
+        lead=lead, timeline=timeline, view_count=view_count, last_view=last_view, messages=messages, duplicates=duplicates, now=clock.utcnow(),
         sla_hours=current_app.config["INTAKE_SLA_HOURS"], lq=lead_queue, statuses=STATUSES,
         close_reasons=CLOSE_REASONS, contact_methods=CONTACT_METHODS, event_labels=EVENT_LABELS,
         action_form=LeadActionForm(**primed), assign_form=assign_form, status_form=status_form,

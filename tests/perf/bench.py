@@ -765,7 +765,7 @@ def machine() -> str:
 
 def table(results: list[dict], args) -> str:
     head = ["measure", *[r["db"] for r in results]]
-    lines = [f"Benchmark of {today()} on {machine()}; gunicorn {args.workers} sync workers per app, "
+    lines = [f"Benchmark of {today()} on {machine()}; gunicorn {args.workers} gthread workers per app, "
              f"{args.users} virtual users, {args.seconds:g} s per throughput step.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     per_db = [rows_for(r) for r in results]
