@@ -75,6 +75,9 @@ def test_admin_sees_every_page(admin_client, admin):
         response = admin_client.get(url)
         assert response.status_code == 200, url
         assert "style=" not in text(response)
+        # The staff layout's stylesheets too, not only admin.css (the sign-out button was unstyled).
+        for sheet in ("staff.css", "account.css", "admin.css"):
+            assert f"/static/{sheet}" in text(response), (url, sheet)
 
 
 # ---- reports ----------------------------------------------------------------------------
