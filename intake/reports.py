@@ -28,13 +28,13 @@ import io
 import math
 from dataclasses import dataclass, field
 from collections import Counter
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import rollups
-from .models import Lead, ReportDay, ReportResponse
+from .models import ReportDay, ReportResponse
 
 TOP_SOURCES = 15  # rows in the article and campaign breakdowns; the rest sum into "Other"
 NO_ARTICLE = "(contact page)"
@@ -49,14 +49,6 @@ class ReportFilter:
     start: date
     end: date
     location_ids: list[int] | None
-
-    @property
-    def since(self) -> datetime:
-        return datetime.combine(self.start, time.min, tzinfo=timezone.utc)
-
-    @property
-    def until(self) -> datetime:
-        return datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=timezone.utc)
 
 
 @dataclass
@@ -190,7 +182,7 @@ def build(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime)
     articles: Counter = Counter()
     campaigns: Counter = Counter()
     for day, article, campaign, leads, spam, consult, patient, due in rows:
-        day = day if isinstance(day, date) else date.fromisoformat(day)
+        day = rollups.as_date(day)
         leads, spam = int(leads), int(spam)
         per_week[day - timedelta(days=day.weekday())] += leads
         articles[article] += leads - spam
@@ -211,11 +203,6 @@ def build(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime)
         totals.p90_hours = percentile(hist, 0.9) / 60
     return Report(filter=f, sla_hours=sla_hours, summary=totals, weekly=_every_week(f, per_week),
                   articles=_top(articles, NO_ARTICLE), campaigns=_top(campaigns, NO_CAMPAIGN))
-
-
-def summary(session: Session, f: ReportFilter, *, sla_hours: float, now: datetime) -> Summary:
-    """Counts, shares and response-time percentiles of the period."""
-    return build(session, f, sla_hours=sla_hours, now=now).summary
 
 
 def _top(counts: Counter, empty_label: str) -> list[tuple[str, int]]:

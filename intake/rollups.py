@@ -148,7 +148,7 @@ def refresh(session: Session, before: date) -> int:
     _lock(session)
     marks = session.execute(
         select(ReportDirty.id, ReportDirty.day, ReportDirty.location_id).where(ReportDirty.day < before)).all()
-    pairs = {(_as_date(day), location_id) for _, day, location_id in marks}
+    pairs = {(as_date(day), location_id) for _, day, location_id in marks}
     if len(pairs) > BULK_PAIRS:
         recount(session, min(d for d, _ in pairs), max(d for d, _ in pairs))
         _analyze(session)
@@ -201,7 +201,8 @@ def _analyze(session: Session) -> None:
         session.execute(text(f"ANALYZE {table}"))
 
 
-def _as_date(value) -> date:
+def as_date(value) -> date:
+    """A day as read back: a date, or ISO text where SQLite computed it in SQL (date(created_at))."""
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 

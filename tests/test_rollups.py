@@ -34,15 +34,15 @@ def rollup_rows(session):
 def recounted_rows(session):
     """What the rollup should hold: the same rows, counted now from every lead."""
     first, last = session.execute(select(func.min(Lead.created_at), func.max(Lead.created_at))).one()
-    days = {(rollups._as_date(r[0]), r[1], r[2], r[3]): tuple(int(v) for v in r[4:8])
+    days = {(rollups.as_date(r[0]), r[1], r[2], r[3]): tuple(int(v) for v in r[4:8])
             for r in session.execute(rollups.day_counts_from_leads(session, first.date(), last.date(), None))}
-    responses = {(rollups._as_date(r[0]), r[1], int(r[2])): int(r[3])
+    responses = {(rollups.as_date(r[0]), r[1], int(r[2])): int(r[3])
                  for r in session.execute(rollups.responses_from_leads(session, first.date(), last.date(), None))}
     return days, responses
 
 
 def marks(session):
-    return {(rollups._as_date(d), loc) for d, loc in session.execute(select(ReportDirty.day, ReportDirty.location_id))}
+    return {(rollups.as_date(d), loc) for d, loc in session.execute(select(ReportDirty.day, ReportDirty.location_id))}
 
 
 def test_a_new_lead_marks_its_day_and_office_in_its_own_transaction(app):
