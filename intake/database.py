@@ -31,9 +31,12 @@ def _sqlite_begin(connection) -> None:
     "database is locked" when another connection committed in between (WAL
     cannot move its snapshot forward), whatever the busy time-out. BEGIN
     IMMEDIATE waits for the lock instead. Pages that only read keep a deferred
-    BEGIN, so readers never queue behind each other.
+    BEGIN, so readers never queue behind each other; a read page that must
+    write (the reports' refresh) asks for the lock with the ``intake_write``
+    execution option.
     """
     immediate = request.method not in READ_METHODS if has_request_context() else True
+    immediate = connection.get_execution_options().get("intake_write", immediate)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 

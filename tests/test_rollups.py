@@ -241,3 +241,23 @@ def test_outbox_send_counts_changed_days_so_marks_do_not_pile_up(app):
         dc = location_id(db.session, "washington-dc")
         assert marks(db.session) == {(datetime.now(timezone.utc).date(), dc)}
         assert rollup_rows(db.session)[1] == {(date(2026, 9, 1), dc, 180): 1}
+
+
+def test_a_read_page_refreshes_in_a_transaction_that_takes_the_write_lock_first(app):
+    """On SQLite a GET begins deferred; the refresh asks for BEGIN IMMEDIATE (see intake/database.py)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        pytest.skip("SQLite's transaction modes; PostgreSQL serialises refreshes with an advisory lock")
+    from sqlalchemy import event
+
+    begins = []
+    with app.test_request_context("/staff/reports", method="GET"):
+        add_lead(db.session, "washington-dc", DAY0)
+        db.session.commit()
+        listener = lambda conn, cursor, statement, *rest: begins.append(statement)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            db.session.scalar(select(func.count(Lead.id)))  # a read: deferred BEGIN
+            assert rollups.refresh_and_commit(db.session, FAR) == 1
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+    assert [s for s in begins if s.startswith("BEGIN")] == ["BEGIN", "BEGIN IMMEDIATE"]
