@@ -78,6 +78,10 @@ def test_admin_sees_every_page(admin_client, admin):
         # The staff layout's stylesheets too, not only admin.css (the sign-out button was unstyled).
         for sheet in ("staff.css", "account.css", "admin.css"):
             assert f"/static/{sheet}" in text(response), (url, sheet)
+        # Valid HTML: no id twice (pages with several forms), datetime attributes to the second.
+        ids = re.findall(r'\sid="([^"]+)"', text(response))
+        assert len(ids) == len(set(ids)), (url, sorted({i for i in ids if ids.count(i) > 1}))
+        assert not re.search(r'datetime="[^"]*\.\d', text(response)), url
 
 
 # ---- reports ----------------------------------------------------------------------------

@@ -211,3 +211,10 @@ def test_views_are_summed_up_not_listed_in_the_timeline(app, desk, make_lead):
     timeline_html = html.split('id="h-timeline"', 1)[1].split("</ol>", 1)[0]
     assert "Inquiry received" in timeline_html and "Viewed" not in timeline_html
     assert [a for a, _ in timeline(app, lead["id"])].count("viewed") == 3  # the audit trail keeps each one
+
+
+def test_lead_page_selects_that_always_hold_a_value_are_not_marked_required(desk, make_lead):
+    html = page_text(desk.get(f"/staff/leads/{make_lead(location_choice='bethesda-md')['id']}"))
+    for name in ("status-status", "move-location"):
+        tag = re.search(rf'<select[^>]*name="{name}"[^>]*>', html).group(0)
+        assert "required" not in tag, tag
